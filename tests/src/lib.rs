@@ -1,1 +1,47 @@
-//! End-to-end test harness.
+//! End-to-end test harness: Berth's daemons run as real processes and are driven by real
+//! clients (reqwest, docker, skopeo). Everything listens on 127.0.0.1 ports picked at random and
+//! lives in a temp dir; daemons are killed when their handles drop.
+//!
+//! Typical use (an async test, `#[tokio::test]`):
+//!
+//! ```no_run
+//! # async fn example() {
+//! use berth_tests::{content::Image, env::TestEnv, registry::header};
+//! let env = TestEnv::standard().await;             // gen-cert, authd, registryd (token auth)
+//! let token = env.token("alice", &["repository:alice/app:pull,push"]).await;
+//! let registry = env.registry();
+//! registry.push_image("alice/app", "v1", &Image::random(2), Some(&token)).await;
+//! let resp = registry.get("/v2/alice/app/manifests/v1", Some(&token)).await;
+//! assert!(header(&resp, "Docker-Content-Digest").starts_with("sha256:"));
+//! # }
+//! ```
+//!
+//! Modules:
+//! - [`bins`]: finds `authd`/`registryd` in `target/<profile>/` (build them with
+//!   `cargo build --workspace`; `cargo test --workspace` does).
+//! - [`daemon`]: a child process with a log file, healthz wait, kill -9, SIGTERM, free ports.
+//! - [`authd`]: users + ACL ([`authd::AuthSpec::standard`] = the example users admin, alice, bob,
+//!   anonymous), `auth.yaml`, `gen-cert`, token requests.
+//! - [`registryd`]: `registry.yaml` (token auth or open), restart over the same data.
+//! - [`env`]: [`env::TestEnv`], the whole setup in one call.
+//! - [`registry`]: a reqwest client for the distribution API, push helpers, `expect_error`.
+//! - [`content`]: random blobs, tar layers, images, indexes, artifacts (with digests).
+//! - [`oci_layout`]: OCI image layouts on disk for skopeo.
+//! - [`tokens`]: tokens authd would not issue (expired, signed by another key) via the `token` crate.
+//! - [`raw_http`]: requests whose path must not be normalised (`a/../b`).
+//! - [`cli`], [`docker`], [`skopeo`]: the client CLIs. Docker tests need `DOCKER_HOST` to name a
+//!   running daemon and fail (never skip) without one: run them through `./scripts/test`.
+
+pub mod authd;
+pub mod bins;
+pub mod cli;
+pub mod content;
+pub mod daemon;
+pub mod docker;
+pub mod env;
+pub mod oci_layout;
+pub mod raw_http;
+pub mod registry;
+pub mod registryd;
+pub mod skopeo;
+pub mod tokens;

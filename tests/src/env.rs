@@ -1,0 +1,83 @@
+//! A whole test environment: a temp dir with certificates, authd, and registryd wired to it.
+
+use std::path::PathBuf;
+
+use tempfile::TempDir;
+
+use crate::authd::{gen_cert, AuthSpec, Authd};
+use crate::registry::Registry;
+use crate::registryd::{RegistryAuth, Registryd};
+
+/// authd + registryd (or an open registryd alone) over one temp dir; everything stops on drop.
+pub struct TestEnv {
+    /// `<tmp>/certs`: token.key/.crt, ca.key/.crt, server.key/.crt from `authd gen-cert`.
+    pub certs: PathBuf,
+    pub authd: Option<Authd>,
+    pub registryd: Registryd,
+    // Dropped last: the daemons above are killed before their files go away.
+    pub dir: TempDir,
+}
+
+impl TestEnv {
+    /// authd with [`AuthSpec::standard`] users and registryd with token auth, deletes enabled.
+    pub async fn standard() -> TestEnv {
+        TestEnv::with_auth(AuthSpec::standard(), true).await
+    }
+
+    /// authd with `spec` and registryd trusting its token certificate.
+    pub async fn with_auth(spec: AuthSpec, delete_enabled: bool) -> TestEnv {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create a temp dir: {e}"));
+        let certs = dir.path().join("certs");
+        gen_cert(&certs);
+        let authd = Authd::start(dir.path(), &certs, spec).await;
+        let auth = RegistryAuth::Token {
+            realm: authd.realm(),
+            rootcertbundle: certs.join("token.crt"),
+        };
+        let registryd = Registryd::start(dir.path(), &auth, delete_enabled).await;
+        TestEnv {
+            certs,
+            authd: Some(authd),
+            registryd,
+            dir,
+        }
+    }
+
+    /// registryd alone, with no auth section (an open registry), deletes enabled.
+    pub async fn open() -> TestEnv {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create a temp dir: {e}"));
+        let certs = dir.path().join("certs");
+        let registryd = Registryd::start(dir.path(), &RegistryAuth::Open, true).await;
+        TestEnv {
+            certs,
+            authd: None,
+            registryd,
+            dir,
+        }
+    }
+
+    /// The authd of this environment.
+    ///
+    /// # Panics
+    /// For an open environment, which has none.
+    pub fn authd(&self) -> &Authd {
+        self.authd
+            .as_ref()
+            .unwrap_or_else(|| panic!("this environment runs no authd"))
+    }
+
+    /// A client for the registry (it holds no token; pass one per request).
+    pub fn registry(&self) -> Registry {
+        Registry::new(&self.registryd.url())
+    }
+
+    /// `127.0.0.1:PORT` of registryd, as docker and skopeo name it.
+    pub fn registry_host(&self) -> String {
+        self.registryd.daemon.addr.to_string()
+    }
+
+    /// A token from authd for `user` covering `scopes`.
+    pub async fn token(&self, user: &str, scopes: &[&str]) -> String {
+        self.authd().token(user, scopes).await
+    }
+}

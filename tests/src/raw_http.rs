@@ -1,0 +1,59 @@
+//! Requests with a path sent byte for byte (no URL normalisation), for names like `a/../b`.
+
+use std::net::SocketAddr;
+
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+
+/// The parts of a raw response the tests look at.
+pub struct RawResponse {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
+}
+
+/// Sends `method path` to `addr` over a new HTTP/1.1 connection with the path exactly as given
+/// (reqwest would resolve `..` and `%2e%2e` segments before sending).
+pub async fn raw_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+) -> RawResponse {
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to {addr}: {e}"));
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap_or_else(|e| panic!("HTTP handshake with {addr} failed: {e}"));
+    let conn = tokio::spawn(conn);
+    let mut req = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("Host", addr.to_string());
+    if let Some(token) = token {
+        req = req.header("Authorization", format!("Bearer {token}"));
+    }
+    let req = req
+        .body(Empty::<Bytes>::new())
+        .unwrap_or_else(|e| panic!("invalid raw request {method} {path}: {e}"));
+    let resp = sender
+        .send_request(req)
+        .await
+        .unwrap_or_else(|e| panic!("{method} {path} failed: {e}"));
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .unwrap_or_else(|e| panic!("reading the body of {method} {path} failed: {e}"))
+        .to_bytes();
+    conn.abort();
+    RawResponse {
+        status,
+        headers,
+        body,
+    }
+}

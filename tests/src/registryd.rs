@@ -1,0 +1,97 @@
+//! registryd under test: its `registry.yaml`, start, crash (kill -9) and restart on the same data.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use crate::authd::{ISSUER, SERVICE};
+use crate::bins::binary;
+use crate::daemon::{free_addr, Daemon};
+
+/// How registryd authenticates clients.
+#[derive(Clone, Debug)]
+pub enum RegistryAuth {
+    /// No `auth` section: an open registry.
+    Open,
+    /// `auth.token` with this realm and the token certificate as root bundle.
+    Token {
+        realm: String,
+        rootcertbundle: PathBuf,
+    },
+}
+
+/// A running registryd; [`Registryd::restart`] starts it again over the same data directory.
+pub struct Registryd {
+    pub daemon: Daemon,
+    config: PathBuf,
+    dir: PathBuf,
+    /// `storage.filesystem.rootdirectory`.
+    pub data: PathBuf,
+}
+
+impl Registryd {
+    /// Writes `dir/registry.yaml` (data in `dir/data`) and starts registryd on a free port.
+    pub async fn start(dir: &Path, auth: &RegistryAuth, delete_enabled: bool) -> Registryd {
+        let data = dir.join("data");
+        let config = dir.join("registry.yaml");
+        let mut yaml = json!({
+            "storage": {"filesystem": {"rootdirectory": data}, "delete": {"enabled": delete_enabled}},
+        });
+        if let RegistryAuth::Token {
+            realm,
+            rootcertbundle,
+        } = auth
+        {
+            yaml["auth"] = json!({"token": {
+                "realm": realm, "service": SERVICE, "issuer": ISSUER, "rootcertbundle": rootcertbundle,
+            }});
+        }
+        let addr = free_addr();
+        Self::write_config(&config, yaml, &addr.to_string());
+        let daemon = Self::spawn(dir, &config, addr).await;
+        Registryd {
+            daemon,
+            config,
+            dir: dir.into(),
+            data,
+        }
+    }
+
+    fn write_config(path: &Path, mut yaml: Value, addr: &str) {
+        yaml["http"] = json!({"addr": addr});
+        let text = serde_yaml::to_string(&yaml)
+            .unwrap_or_else(|e| panic!("cannot write registry.yaml: {e}"));
+        std::fs::write(path, text)
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+    }
+
+    async fn spawn(dir: &Path, config: &Path, addr: std::net::SocketAddr) -> Daemon {
+        let config = config.to_string_lossy().into_owned();
+        Daemon::start(
+            "registryd",
+            &binary("registryd"),
+            &["--config", &config],
+            &dir.join("registryd.log"),
+            addr,
+        )
+        .await
+    }
+
+    /// `http://ADDR`
+    pub fn url(&self) -> String {
+        self.daemon.url()
+    }
+
+    /// Kills the running process (SIGKILL) if any, then starts registryd again with the same
+    /// configuration and data on a fresh port (a killed listener's port may linger).
+    pub async fn restart(&mut self) {
+        self.daemon.kill9();
+        let text = std::fs::read_to_string(&self.config)
+            .unwrap_or_else(|e| panic!("cannot read config: {e}"));
+        let yaml: Value =
+            serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("bad registry.yaml: {e}"));
+        let addr = free_addr();
+        Self::write_config(&self.config, yaml, &addr.to_string());
+        self.daemon = Self::spawn(&self.dir, &self.config, addr).await;
+    }
+}
