@@ -32,16 +32,21 @@
 //! - [`cli`], [`docker`], [`skopeo`]: the client CLIs. Docker tests need `DOCKER_HOST` to name a
 //!   running daemon and fail (never skip) without one: run them through `./scripts/test`.
 
+pub mod auth_yaml;
 pub mod authd;
 pub mod bins;
 pub mod cli;
 pub mod content;
 pub mod daemon;
 pub mod docker;
+pub mod docker_flows;
 pub mod env;
 pub mod oci_layout;
+pub mod quickstart;
 pub mod raw_http;
+pub mod reference_registry;
 pub mod registry;
 pub mod registryd;
 pub mod skopeo;
+pub mod spawned;
 pub mod tokens;
