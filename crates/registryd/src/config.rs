@@ -1,0 +1,252 @@
+//! registry.yaml: registry:2's key names (`http`, `storage`, `auth`), deserialized strictly and
+//! resolved so that relative paths are relative to the config file's directory.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::Error;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where and how to listen.
+    pub http: Http,
+    /// Where the data lives and what may be deleted.
+    pub storage: Storage,
+    /// How clients authenticate; absent = an open registry.
+    #[serde(default)]
+    pub auth: Option<Auth>,
+}
+
+/// The `http` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Http {
+    /// `127.0.0.1:5000`, or registry:2's `:5000` meaning every interface.
+    pub addr: String,
+    /// Serve HTTPS with this certificate and key.
+    #[serde(default)]
+    pub tls: Option<Tls>,
+}
+
+/// `http.tls`: PEM files.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// Certificate chain, leaf first.
+    pub certificate: PathBuf,
+    /// The private key of the leaf.
+    pub key: PathBuf,
+}
+
+/// The `storage` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Storage {
+    /// Our data directory: the SQLite file, blobs and uploads.
+    pub filesystem: Filesystem,
+    /// Whether DELETE of manifests and blobs is allowed (registry:2 defaults to no).
+    #[serde(default)]
+    pub delete: Delete,
+}
+
+/// `storage.filesystem`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Filesystem {
+    /// The data directory.
+    pub rootdirectory: PathBuf,
+}
+
+/// `storage.delete`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Delete {
+    /// Off unless set, as in registry:2.
+    #[serde(default)]
+    pub enabled: bool,
+}
+
+/// The `auth` section as written: registry:2 keys its schemes by name; exactly one is allowed.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAuth {
+    token: Option<TokenAuth>,
+    htpasswd: Option<HtpasswdAuth>,
+}
+
+/// The auth scheme in force.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "RawAuth")]
+pub enum Auth {
+    /// Bearer tokens from authd.
+    Token(TokenAuth),
+    /// Basic auth against an htpasswd file (bcrypt entries); every user may do everything.
+    Htpasswd(HtpasswdAuth),
+}
+
+impl TryFrom<RawAuth> for Auth {
+    type Error = String;
+
+    fn try_from(raw: RawAuth) -> Result<Self, String> {
+        match (raw.token, raw.htpasswd) {
+            (Some(t), None) => Ok(Self::Token(t)),
+            (None, Some(h)) => Ok(Self::Htpasswd(h)),
+            (Some(_), Some(_)) => Err("auth: configure either token or htpasswd, not both".into()),
+            (None, None) => Err("auth: expected a token or htpasswd section".into()),
+        }
+    }
+}
+
+/// `auth.token`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenAuth {
+    /// The token endpoint clients are sent to, e.g. `http://127.0.0.1:5001/auth`.
+    pub realm: String,
+    /// Our name in the token's `aud`.
+    pub service: String,
+    /// The token's expected `iss`.
+    pub issuer: String,
+    /// PEM certificates whose keys may sign tokens.
+    pub rootcertbundle: PathBuf,
+}
+
+/// `auth.htpasswd`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HtpasswdAuth {
+    /// The Basic realm.
+    pub realm: String,
+    /// The htpasswd file (`user:$2y$…` lines).
+    pub path: PathBuf,
+}
+
+impl Config {
+    /// Reads and parses `path`, resolving relative paths against its directory.
+    ///
+    /// # Errors
+    /// `Config` when the file cannot be read or does not parse.
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::parse(&text, base).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+    }
+
+    /// Parses YAML text; relative paths become relative to `base`.
+    ///
+    /// # Errors
+    /// `Config` for YAML that does not match the schema or an address that does not parse.
+    pub fn parse(text: &str, base: &Path) -> Result<Self, Error> {
+        let mut cfg: Self = serde_yaml::from_str(text).map_err(|e| Error::Config(e.to_string()))?;
+        cfg.listen_addr()?;
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        resolve(&mut cfg.storage.filesystem.rootdirectory);
+        if let Some(tls) = &mut cfg.http.tls {
+            resolve(&mut tls.certificate);
+            resolve(&mut tls.key);
+        }
+        match &mut cfg.auth {
+            Some(Auth::Token(t)) => resolve(&mut t.rootcertbundle),
+            Some(Auth::Htpasswd(h)) => resolve(&mut h.path),
+            None => {}
+        }
+        Ok(cfg)
+    }
+
+    /// The socket address to bind; `:5000` means all interfaces.
+    ///
+    /// # Errors
+    /// `Config` when `http.addr` is not an address.
+    pub fn listen_addr(&self) -> Result<SocketAddr, Error> {
+        let addr = &self.http.addr;
+        let full = if addr.starts_with(':') {
+            format!("0.0.0.0{addr}")
+        } else {
+            addr.clone()
+        };
+        full.parse()
+            .map_err(|_| Error::Config(format!("http.addr {addr:?} is not host:port")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FULL: &str = r#"
+http:
+  addr: "127.0.0.1:5000"
+  tls: {certificate: certs/server.crt, key: /abs/server.key}
+storage:
+  filesystem: {rootdirectory: ./data}
+  delete: {enabled: true}
+auth:
+  token:
+    realm: http://127.0.0.1:5001/auth
+    service: registry
+    issuer: berth-auth
+    rootcertbundle: certs/token.crt
+"#;
+
+    #[test]
+    fn parses_registry2_keys_and_resolves_relative_paths() {
+        let cfg = Config::parse(FULL, Path::new("/etc/berth")).unwrap();
+        assert_eq!(cfg.listen_addr().unwrap().port(), 5000);
+        assert_eq!(
+            cfg.storage.filesystem.rootdirectory,
+            Path::new("/etc/berth/./data")
+        );
+        assert!(cfg.storage.delete.enabled);
+        let tls = cfg.http.tls.unwrap();
+        assert_eq!(tls.certificate, Path::new("/etc/berth/certs/server.crt"));
+        assert_eq!(tls.key, Path::new("/abs/server.key"));
+        match cfg.auth {
+            Some(Auth::Token(t)) => {
+                assert_eq!(t.service, "registry");
+                assert_eq!(t.rootcertbundle, Path::new("/etc/berth/certs/token.crt"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn minimal_config_is_open_with_deletes_off() {
+        let cfg = Config::parse(
+            "http: {addr: \":5000\"}\nstorage: {filesystem: {rootdirectory: /d}}\n",
+            Path::new("/"),
+        )
+        .unwrap();
+        assert!(cfg.auth.is_none());
+        assert!(!cfg.storage.delete.enabled);
+        assert!(cfg.listen_addr().unwrap().ip().is_unspecified());
+    }
+
+    #[test]
+    fn htpasswd_section_parses() {
+        let text = "http: {addr: \"127.0.0.1:1\"}\nstorage: {filesystem: {rootdirectory: d}}\nauth: {htpasswd: {realm: r, path: h}}\n";
+        let cfg = Config::parse(text, Path::new("/c")).unwrap();
+        assert!(matches!(cfg.auth, Some(Auth::Htpasswd(h)) if h.path == Path::new("/c/h")));
+    }
+
+    #[test]
+    fn bad_configs_are_refused() {
+        for bad in [
+            "http: {addr: nope}\nstorage: {filesystem: {rootdirectory: d}}\n",
+            "http: {addr: \"127.0.0.1:1\"}\nstorage: {filesystem: {rootdirectory: d}}\ntypo: 1\n",
+            "http: {addr: \"127.0.0.1:1\"}\n",
+            "http: {addr: \"127.0.0.1:1\"}\nstorage: {filesystem: {rootdirectory: d}}\nauth: {silly: {}}\n",
+            "http: {addr: \"127.0.0.1:1\"}\nstorage: {filesystem: {rootdirectory: d}}\nauth: {}\n",
+        ] {
+            assert!(matches!(Config::parse(bad, Path::new("/")), Err(Error::Config(_))), "{bad}");
+        }
+    }
+}

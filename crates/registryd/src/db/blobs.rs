@@ -1,0 +1,85 @@
+//! SQL for blobs and the repository → blob links.
+
+use super::{ensure_repo, Db};
+use crate::error::Error;
+
+impl Db {
+    /// Size of a blob the repository links, `None` when it does not.
+    ///
+    /// # Errors
+    /// `Db` on failure.
+    pub async fn linked_blob_size(&self, repo: &str, digest: &str) -> Result<Option<u64>, Error> {
+        let size: Option<i64> = sqlx::query_scalar(
+            "SELECT b.size FROM blobs b JOIN repo_blobs rb ON rb.digest = b.digest \
+             JOIN repositories r ON r.id = rb.repo_id WHERE r.name = ? AND b.digest = ?",
+        )
+        .bind(repo)
+        .bind(digest)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(size.and_then(|s| u64::try_from(s).ok()))
+    }
+
+    /// Size of a stored blob whatever repository links it, `None` when it is not stored.
+    ///
+    /// # Errors
+    /// `Db` on failure.
+    pub async fn blob_size(&self, digest: &str) -> Result<Option<u64>, Error> {
+        let size: Option<i64> = sqlx::query_scalar("SELECT size FROM blobs WHERE digest = ?")
+            .bind(digest)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(size.and_then(|s| u64::try_from(s).ok()))
+    }
+
+    /// Records a stored blob and links it into `repo`; ends the upload session `upload` if given.
+    /// One transaction.
+    ///
+    /// # Errors
+    /// `Db` on failure.
+    pub async fn link_blob(
+        &self,
+        repo: &str,
+        digest: &str,
+        size: u64,
+        upload: Option<&str>,
+    ) -> Result<(), Error> {
+        let mut tx = self.begin().await?;
+        let repo_id = ensure_repo(&mut tx, repo).await?;
+        let size = i64::try_from(size).map_err(|_| Error::SizeInvalid("blob too large".into()))?;
+        sqlx::query("INSERT OR IGNORE INTO blobs (digest, size) VALUES (?, ?)")
+            .bind(digest)
+            .bind(size)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT OR IGNORE INTO repo_blobs (repo_id, digest) VALUES (?, ?)")
+            .bind(repo_id)
+            .bind(digest)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(uuid) = upload {
+            sqlx::query("DELETE FROM uploads WHERE uuid = ?")
+                .bind(uuid)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Removes a blob from a repository (its bytes stay for other repositories); false when it
+    /// was not linked.
+    ///
+    /// # Errors
+    /// `Db` on failure.
+    pub async fn unlink_blob(&self, repo: &str, digest: &str) -> Result<bool, Error> {
+        let done = sqlx::query(
+            "DELETE FROM repo_blobs WHERE digest = ? AND repo_id = (SELECT id FROM repositories WHERE name = ?)",
+        )
+        .bind(digest)
+        .bind(repo)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}

@@ -1,0 +1,81 @@
+//! Registry metadata in SQLite: all SQL lives in this module and its children. WAL mode,
+//! `foreign_keys` on, `synchronous=FULL`, one writer connection and a pool of readers;
+//! migrations from the workspace's `migrations/` folder run at open. Multi-row writes are one
+//! transaction each, so a crash leaves the old state or the new one.
+
+mod blobs;
+mod listing;
+mod manifests;
+mod uploads;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, SqlitePool, Transaction};
+
+use crate::error::Error;
+
+pub use manifests::{ManifestRow, References, Referrer};
+
+/// The two pools over one database file.
+#[derive(Debug, Clone)]
+pub struct Db {
+    /// The only connection that writes; SQLite allows one writer at a time anyway.
+    writer: SqlitePool,
+    /// Read-only connections for everything else.
+    reader: SqlitePool,
+}
+
+impl Db {
+    /// Opens (creating it if needed) and migrates the database at `file`.
+    ///
+    /// # Errors
+    /// `Db` or `Migrate` when the file cannot be opened or migrated.
+    pub async fn open(file: &Path) -> Result<Self, Error> {
+        let base = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(file)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(base.clone().create_if_missing(true))
+            .await?;
+        sqlx::migrate!("../../migrations").run(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(base.read_only(true))
+            .await?;
+        Ok(Self { writer, reader })
+    }
+
+    async fn begin(&self) -> Result<Transaction<'static, Sqlite>, Error> {
+        Ok(self.writer.begin().await?)
+    }
+
+    /// The id of a repository, `None` when nothing was ever pushed to it.
+    ///
+    /// # Errors
+    /// `Db` on failure.
+    pub async fn repo_id(&self, name: &str) -> Result<Option<i64>, Error> {
+        Ok(
+            sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
+                .bind(name)
+                .fetch_optional(&self.reader)
+                .await?,
+        )
+    }
+}
+
+/// The id of a repository, created on first use.
+async fn ensure_repo(tx: &mut Transaction<'_, Sqlite>, name: &str) -> Result<i64, Error> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO repositories (name) VALUES (?) ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id",
+    )
+    .bind(name)
+    .fetch_one(&mut **tx)
+    .await?)
+}

@@ -1,0 +1,60 @@
+//! SQL for upload sessions: which repository each upload id belongs to.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::Db;
+use crate::error::Error;
+
+impl Db {
+    /// Records a new upload session for `repo`.
+    ///
+    /// # Errors
+    /// `Db` on failure.
+    pub async fn insert_upload(&self, uuid: &str, repo: &str) -> Result<(), Error> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+        sqlx::query("INSERT INTO uploads (uuid, repo, started_at) VALUES (?, ?, ?)")
+            .bind(uuid)
+            .bind(repo)
+            .bind(now)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    /// The repository an upload session belongs to, `None` when there is no such session.
+    ///
+    /// # Errors
+    /// `Db` on failure.
+    pub async fn upload_repo(&self, uuid: &str) -> Result<Option<String>, Error> {
+        Ok(
+            sqlx::query_scalar("SELECT repo FROM uploads WHERE uuid = ?")
+                .bind(uuid)
+                .fetch_optional(&self.reader)
+                .await?,
+        )
+    }
+
+    /// Ends an upload session; false when there was none.
+    ///
+    /// # Errors
+    /// `Db` on failure.
+    pub async fn delete_upload(&self, uuid: &str) -> Result<bool, Error> {
+        let done = sqlx::query("DELETE FROM uploads WHERE uuid = ?")
+            .bind(uuid)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Number of open upload sessions, for the metrics gauge at start.
+    ///
+    /// # Errors
+    /// `Db` on failure.
+    pub async fn count_uploads(&self) -> Result<i64, Error> {
+        Ok(sqlx::query_scalar("SELECT count(*) FROM uploads")
+            .fetch_one(&self.reader)
+            .await?)
+    }
+}

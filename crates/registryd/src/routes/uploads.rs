@@ -1,0 +1,121 @@
+//! Upload handlers: `POST /v2/<name>/blobs/uploads/` (session, monolithic `?digest=`, mount
+//! `?mount=&from=`), `GET|PATCH|PUT|DELETE /v2/<name>/blobs/uploads/<uuid>`.
+
+use axum::extract::Request;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use uuid::Uuid;
+
+use super::response::{upload_location, Created, UploadState};
+use super::Params;
+use crate::auth::Grants;
+use crate::error::Error;
+use crate::names::{Digest, RepoName};
+use crate::service::{ChunkRange, Registry};
+
+fn digest_param(p: &Params) -> Result<Digest, Error> {
+    Ok(Digest::parse(p.digest.as_deref().ok_or_else(|| {
+        Error::DigestInvalid("digest parameter missing".into())
+    })?)?)
+}
+
+/// `POST …/blobs/uploads/`: 201 for a mount or a monolithic upload, else 202 with a session.
+/// A mount from a repository the caller may not pull from becomes a plain session.
+pub async fn start(
+    reg: &Registry,
+    name: &RepoName,
+    p: &Params,
+    grants: &Grants,
+    req: Request,
+) -> Result<Response, Error> {
+    if let Some(mount) = &p.mount {
+        let digest = Digest::parse(mount)?;
+        let from = p.from.as_deref().map(RepoName::parse).transpose()?;
+        let allowed = from
+            .as_ref()
+            .is_none_or(|f| grants.allows("repository", f.as_str(), "pull"));
+        if allowed && reg.try_mount(name, &digest, from.as_ref()).await? {
+            return Ok(Created::blob(name, digest).into_response());
+        }
+    } else if p.digest.is_some() {
+        let digest = digest_param(p)?;
+        let location = format!("/v2/{name}/blobs/uploads/");
+        reg.upload_whole(name, &digest, location, req.into_body().into_data_stream())
+            .await?;
+        return Ok(Created::blob(name, digest).into_response());
+    }
+    let progress = reg.start_upload(name).await?;
+    Ok(UploadState {
+        name: name.clone(),
+        progress,
+        status: StatusCode::ACCEPTED,
+    }
+    .into_response())
+}
+
+/// `GET …/blobs/uploads/<uuid>` → 204 with `Range` and `Location`.
+pub async fn status(reg: &Registry, name: &RepoName, uuid: Uuid) -> Result<Response, Error> {
+    let progress = reg.upload_status(name, uuid).await?;
+    Ok(UploadState {
+        name: name.clone(),
+        progress,
+        status: StatusCode::NO_CONTENT,
+    }
+    .into_response())
+}
+
+/// `PATCH …/blobs/uploads/<uuid>` with an optional `Content-Range` → 202; 416 out of order.
+pub async fn patch(
+    reg: &Registry,
+    name: &RepoName,
+    uuid: Uuid,
+    req: Request,
+) -> Result<Response, Error> {
+    let range = req
+        .headers()
+        .get(header::CONTENT_RANGE)
+        .map(|v| ChunkRange::parse(v.to_str().unwrap_or("")))
+        .transpose()?;
+    let location = upload_location(name, &uuid);
+    let progress = reg
+        .append_chunk(
+            name,
+            uuid,
+            range,
+            location,
+            req.into_body().into_data_stream(),
+        )
+        .await?;
+    Ok(UploadState {
+        name: name.clone(),
+        progress,
+        status: StatusCode::ACCEPTED,
+    }
+    .into_response())
+}
+
+/// `PUT …/blobs/uploads/<uuid>?digest=` with an optional last chunk → 201.
+pub async fn finish(
+    reg: &Registry,
+    name: &RepoName,
+    uuid: Uuid,
+    p: &Params,
+    req: Request,
+) -> Result<Response, Error> {
+    let digest = digest_param(p)?;
+    reg.finish_upload(
+        name,
+        uuid,
+        &digest,
+        upload_location(name, &uuid),
+        req.into_body().into_data_stream(),
+    )
+    .await?;
+    Ok(Created::blob(name, digest).into_response())
+}
+
+/// `DELETE …/blobs/uploads/<uuid>` → 204.
+pub async fn cancel(reg: &Registry, name: &RepoName, uuid: Uuid) -> Result<Response, Error> {
+    reg.cancel_upload(name, uuid).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,187 @@
+//! Manifests: push (validate, store bytes as a blob, record rows), pull by tag or digest,
+//! delete by digest or tag, and the referrers of a manifest.
+
+use bytes::Bytes;
+
+use super::manifest_doc::{self, OCI_INDEX};
+use super::Registry;
+use crate::db::{ManifestRow, Referrer};
+use crate::error::Error;
+use crate::names::{Digest, Reference, RepoName};
+
+/// A manifest found for a GET/HEAD.
+#[derive(Debug, Clone)]
+pub struct StoredManifest {
+    pub digest: Digest,
+    pub media_type: String,
+    pub size: u64,
+    /// The bytes, unless only a HEAD was asked for.
+    pub body: Option<Bytes>,
+}
+
+impl Registry {
+    /// Finds a manifest by tag or digest; reads its bytes when `with_body`.
+    ///
+    /// # Errors
+    /// `ManifestUnknown` when the repository has no such manifest.
+    pub async fn get_manifest(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+        with_body: bool,
+    ) -> Result<StoredManifest, Error> {
+        let unknown = || Error::ManifestUnknown(format!("{repo}:{reference}"));
+        let digest = match reference {
+            Reference::Digest(d) => d.clone(),
+            Reference::Tag(t) => {
+                let d = self
+                    .db
+                    .resolve_tag(repo.as_str(), t)
+                    .await?
+                    .ok_or_else(unknown)?;
+                Digest::parse(&d)
+                    .map_err(|_| Error::Internal(format!("stored digest {d} is invalid")))?
+            }
+        };
+        let (media_type, size) = self
+            .db
+            .manifest(repo.as_str(), digest.as_str())
+            .await?
+            .ok_or_else(unknown)?;
+        let body = if with_body {
+            Some(self.files.read_blob(&digest).await?)
+        } else {
+            None
+        };
+        Ok(StoredManifest {
+            digest,
+            media_type,
+            size,
+            body,
+        })
+    }
+
+    /// Validates and stores a manifest, tagging it when `reference` is a tag. Returns its
+    /// digest and subject.
+    ///
+    /// # Errors
+    /// `ManifestInvalid` for a bad document; `DigestInvalid` when pushed by a digest that is not
+    /// the body's; `ManifestBlobUnknown` when a referenced blob or child manifest is missing.
+    pub async fn put_manifest(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+        content_type: Option<&str>,
+        body: &Bytes,
+    ) -> Result<(Digest, Option<Digest>), Error> {
+        let digest = Digest::of(body);
+        if let Reference::Digest(d) = reference {
+            if d != &digest {
+                return Err(Error::DigestInvalid(format!(
+                    "manifest is {digest}, not {d}"
+                )));
+            }
+        }
+        let parsed = manifest_doc::parse(content_type, body)?;
+        let row = ManifestRow {
+            digest: digest.to_string(),
+            media_type: parsed.media_type.clone(),
+            size: body.len() as u64,
+            artifact_type: parsed.artifact_type.clone(),
+            subject: parsed.subject.as_ref().map(ToString::to_string),
+            annotations: parsed.annotations.clone(),
+        };
+        self.files.write_blob(&digest, body).await?;
+        let tag = match reference {
+            Reference::Tag(t) => Some(t.as_str()),
+            Reference::Digest(_) => None,
+        };
+        self.db
+            .put_manifest(repo.as_str(), &row, &parsed.references(), tag)
+            .await?;
+        Ok((digest, parsed.subject))
+    }
+
+    /// Deletes a manifest by digest, or just the tag when given a tag.
+    ///
+    /// # Errors
+    /// `Unsupported` when deletes are off; `ManifestUnknown` when there is nothing to delete.
+    pub async fn delete_manifest(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+    ) -> Result<(), Error> {
+        self.check_delete_enabled()?;
+        let deleted = match reference {
+            Reference::Digest(d) => self.db.delete_manifest(repo.as_str(), d.as_str()).await?,
+            Reference::Tag(t) => self.db.delete_tag(repo.as_str(), t).await?,
+        };
+        if deleted {
+            Ok(())
+        } else {
+            Err(Error::ManifestUnknown(format!("{repo}:{reference}")))
+        }
+    }
+
+    /// The referrers index of `digest` (empty for an unknown digest), filtered by artifact type.
+    ///
+    /// # Errors
+    /// `Db` on failure.
+    pub async fn referrers(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<serde_json::Value, Error> {
+        let rows = self
+            .db
+            .referrers(repo.as_str(), digest.as_str(), artifact_type)
+            .await?;
+        Ok(referrers_index(&rows))
+    }
+}
+
+/// The OCI image index listing `rows` as descriptors.
+fn referrers_index(rows: &[Referrer]) -> serde_json::Value {
+    let manifests: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            let mut d =
+                serde_json::json!({"mediaType": r.media_type, "digest": r.digest, "size": r.size});
+            if let Some(t) = &r.artifact_type {
+                d["artifactType"] = t.clone().into();
+            }
+            if let Some(a) = r
+                .annotations
+                .as_deref()
+                .and_then(|a| serde_json::from_str::<serde_json::Value>(a).ok())
+            {
+                d["annotations"] = a;
+            }
+            d
+        })
+        .collect();
+    serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn referrers_index_lists_descriptors() {
+        let rows = vec![ManifestRow {
+            digest: "sha256:ab".into(),
+            media_type: "m".into(),
+            size: 3,
+            artifact_type: Some("t".into()),
+            subject: None,
+            annotations: Some(r#"{"a":"b"}"#.into()),
+        }];
+        let v = referrers_index(&rows);
+        assert_eq!(v["mediaType"], OCI_INDEX);
+        assert_eq!(v["manifests"][0]["artifactType"], "t");
+        assert_eq!(v["manifests"][0]["annotations"]["a"], "b");
+        assert_eq!(referrers_index(&[])["manifests"], serde_json::json!([]));
+    }
+}

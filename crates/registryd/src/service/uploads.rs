@@ -1,0 +1,357 @@
+//! Upload sessions: start, append chunks (hashing while the bytes stream in), report progress,
+//! finish against the client's digest, cancel, and mount blobs from other repositories.
+//!
+//! An upload's bytes live in `uploads/<uuid>`; its repository in the `uploads` table. The sha256
+//! state of a session is kept in memory and rebuilt by re-reading the file when missing (after a
+//! restart), so uploads resume across restarts. A failed chunk is cut off again (file truncated,
+//! hash state restored), so the session stays where it was.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures_util::Stream;
+use sha2::{Digest as _, Sha256};
+use uuid::Uuid;
+
+use super::Registry;
+use crate::error::Error;
+use crate::names::{Digest, RepoName};
+use crate::storage::AppendError;
+
+/// Hash state of one session: the sha256 of the first `size` bytes of its file.
+#[derive(Debug, Clone)]
+struct HashState {
+    hasher: Sha256,
+    size: u64,
+}
+
+/// One lock per session, held while a chunk is written, so chunks of one session never interleave.
+type Slot = Arc<tokio::sync::Mutex<Option<HashState>>>;
+
+/// Hash states of the sessions this process has seen. A std mutex guards the map: it is never
+/// held across an await.
+#[derive(Debug, Default)]
+pub struct HashStates(Mutex<HashMap<Uuid, Slot>>);
+
+impl HashStates {
+    fn slot(&self, uuid: Uuid) -> Slot {
+        let mut map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.entry(uuid).or_default().clone()
+    }
+
+    fn forget(&self, uuid: &Uuid) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(uuid);
+    }
+}
+
+/// Where a session stands: enough for `Location`, `Range` and `Docker-Upload-UUID`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadProgress {
+    /// The session id.
+    pub uuid: Uuid,
+    /// Bytes received so far.
+    pub size: u64,
+}
+
+/// A chunk's `Content-Range`: first and last byte offsets, inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkRange {
+    /// Offset of the first byte.
+    pub start: u64,
+    /// Offset of the last byte.
+    pub end: u64,
+}
+
+impl ChunkRange {
+    /// Parses `start-end`, also in the `bytes start-end/total` form.
+    ///
+    /// # Errors
+    /// `BlobUploadInvalid` when it is neither.
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        let bad = || Error::BlobUploadInvalid(format!("bad Content-Range {s:?}"));
+        let s = s
+            .trim()
+            .trim_start_matches("bytes")
+            .trim_start_matches([' ', '=']);
+        let s = s.split_once('/').map_or(s, |(r, _)| r);
+        let (a, b) = s.split_once('-').ok_or_else(bad)?;
+        let (start, end) = (
+            a.trim().parse().map_err(|_| bad())?,
+            b.trim().parse().map_err(|_| bad())?,
+        );
+        if end < start {
+            return Err(bad());
+        }
+        Ok(Self { start, end })
+    }
+}
+
+fn upload_gauge(delta: f64) {
+    metrics::gauge!("registry_uploads_in_progress").increment(delta);
+}
+
+impl Registry {
+    /// Opens a new upload session in `repo`.
+    ///
+    /// # Errors
+    /// `Io`/`Db` on failure.
+    pub async fn start_upload(&self, repo: &RepoName) -> Result<UploadProgress, Error> {
+        let uuid = Uuid::new_v4();
+        self.files.create_upload(&uuid).await?;
+        if let Err(e) = self
+            .db
+            .insert_upload(&uuid.to_string(), repo.as_str())
+            .await
+        {
+            let _ = self.files.remove_upload(&uuid).await;
+            return Err(e);
+        }
+        upload_gauge(1.0);
+        Ok(UploadProgress { uuid, size: 0 })
+    }
+
+    /// Where an open session of `repo` stands.
+    ///
+    /// # Errors
+    /// `BlobUploadUnknown` when there is no such session in that repository.
+    pub async fn upload_status(
+        &self,
+        repo: &RepoName,
+        uuid: Uuid,
+    ) -> Result<UploadProgress, Error> {
+        self.check_owner(repo, uuid).await?;
+        let size = self
+            .files
+            .upload_len(&uuid)
+            .await?
+            .ok_or(Error::BlobUploadUnknown)?;
+        Ok(UploadProgress { uuid, size })
+    }
+
+    /// Appends a chunk. With `range`, it must start where the upload ends and be that long.
+    ///
+    /// # Errors
+    /// `BlobUploadUnknown`; `UploadOutOfOrder` (416) for a chunk at the wrong offset;
+    /// `BlobUploadInvalid` when the body is not the announced length or breaks off.
+    pub async fn append_chunk<S, E>(
+        &self,
+        repo: &RepoName,
+        uuid: Uuid,
+        range: Option<ChunkRange>,
+        location: String,
+        body: S,
+    ) -> Result<UploadProgress, Error>
+    where
+        S: Stream<Item = Result<Bytes, E>>,
+        E: std::fmt::Display,
+    {
+        self.check_owner(repo, uuid).await?;
+        let slot = self.uploads.slot(uuid);
+        let mut guard = slot.lock().await;
+        let state = self.hash_state(&mut guard, uuid).await?;
+        if let Some(r) = range {
+            if r.start != state.size {
+                return Err(Error::UploadOutOfOrder {
+                    location,
+                    uuid: uuid.to_string(),
+                    size: state.size,
+                });
+            }
+        }
+        let before = state.clone();
+        let mut hasher = before.hasher.clone();
+        let result = self.files.append(&uuid, body, &mut hasher).await;
+        let failure = match (&result, range) {
+            (Ok(n), Some(r)) if *n != r.end - r.start + 1 => {
+                Some(Error::BlobUploadInvalid(format!(
+                    "chunk is {n} bytes, Content-Range says {}",
+                    r.end - r.start + 1
+                )))
+            }
+            (Ok(_), _) => None,
+            (Err(AppendError::Body(m)), _) => Some(Error::BlobUploadInvalid(format!(
+                "request body failed: {m}"
+            ))),
+            (Err(AppendError::Io(e)), _) => {
+                Some(Error::Internal(format!("appending to upload {uuid}: {e}")))
+            }
+        };
+        if let Some(err) = failure {
+            self.files.truncate_upload(&uuid, before.size).await?;
+            *guard = Some(before);
+            return Err(err);
+        }
+        let size = before.size + result.unwrap_or(0);
+        *guard = Some(HashState { hasher, size });
+        Ok(UploadProgress { uuid, size })
+    }
+
+    /// Appends an optional last chunk, checks the digest and moves the blob into the store.
+    ///
+    /// # Errors
+    /// `DigestInvalid` when the content does not match (the session is then removed);
+    /// `BlobUploadUnknown`, `BlobUploadInvalid` as for [`Registry::append_chunk`].
+    pub async fn finish_upload<S, E>(
+        &self,
+        repo: &RepoName,
+        uuid: Uuid,
+        digest: &Digest,
+        location: String,
+        body: S,
+    ) -> Result<(), Error>
+    where
+        S: Stream<Item = Result<Bytes, E>>,
+        E: std::fmt::Display,
+    {
+        let progress = self.append_chunk(repo, uuid, None, location, body).await?;
+        let slot = self.uploads.slot(uuid);
+        let mut guard = slot.lock().await;
+        let state = self.hash_state(&mut guard, uuid).await?;
+        let actual = Digest::from_sha256(&state.hasher.clone().finalize());
+        if &actual != digest {
+            *guard = None;
+            self.end_session(uuid).await?;
+            return Err(Error::DigestInvalid(format!(
+                "content is {actual}, not {digest}"
+            )));
+        }
+        self.files.commit_upload(&uuid, digest).await?;
+        self.db
+            .link_blob(
+                repo.as_str(),
+                digest.as_str(),
+                progress.size,
+                Some(&uuid.to_string()),
+            )
+            .await?;
+        *guard = None;
+        self.uploads.forget(&uuid);
+        upload_gauge(-1.0);
+        Ok(())
+    }
+
+    /// Monolithic upload: the whole blob in one POST.
+    ///
+    /// # Errors
+    /// As [`Registry::finish_upload`].
+    pub async fn upload_whole<S, E>(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        location: String,
+        body: S,
+    ) -> Result<(), Error>
+    where
+        S: Stream<Item = Result<Bytes, E>>,
+        E: std::fmt::Display,
+    {
+        let started = self.start_upload(repo).await?;
+        self.finish_upload(repo, started.uuid, digest, location, body)
+            .await
+    }
+
+    /// Cancels a session and deletes its bytes.
+    ///
+    /// # Errors
+    /// `BlobUploadUnknown` when there is no such session in that repository.
+    pub async fn cancel_upload(&self, repo: &RepoName, uuid: Uuid) -> Result<(), Error> {
+        self.check_owner(repo, uuid).await?;
+        let slot = self.uploads.slot(uuid);
+        let mut guard = slot.lock().await;
+        *guard = None;
+        self.end_session(uuid).await
+    }
+
+    /// Links an existing blob into `repo` without upload: from `from` when the caller may pull
+    /// from it and it holds the blob, or from anywhere when `from` is omitted (automatic mount).
+    /// `false` when the mount cannot happen and a normal session should start instead.
+    ///
+    /// # Errors
+    /// `Db` on failure.
+    pub async fn try_mount(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        from: Option<&RepoName>,
+    ) -> Result<bool, Error> {
+        let size = match from {
+            Some(from) => {
+                self.db
+                    .linked_blob_size(from.as_str(), digest.as_str())
+                    .await?
+            }
+            None => self.db.blob_size(digest.as_str()).await?,
+        };
+        let Some(size) = size else { return Ok(false) };
+        self.db
+            .link_blob(repo.as_str(), digest.as_str(), size, None)
+            .await?;
+        Ok(true)
+    }
+
+    async fn check_owner(&self, repo: &RepoName, uuid: Uuid) -> Result<(), Error> {
+        match self.db.upload_repo(&uuid.to_string()).await? {
+            Some(owner) if owner == repo.as_str() => Ok(()),
+            _ => Err(Error::BlobUploadUnknown),
+        }
+    }
+
+    /// The session's hash state, rebuilt from its file when this process has none.
+    async fn hash_state<'a>(
+        &self,
+        slot: &'a mut Option<HashState>,
+        uuid: Uuid,
+    ) -> Result<&'a mut HashState, Error> {
+        if slot.is_none() {
+            let (hasher, size) = self.files.rehash(&uuid).await.map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => Error::BlobUploadUnknown,
+                _ => Error::Io(e),
+            })?;
+            *slot = Some(HashState { hasher, size });
+        }
+        slot.as_mut().ok_or(Error::BlobUploadUnknown)
+    }
+
+    async fn end_session(&self, uuid: Uuid) -> Result<(), Error> {
+        self.files.remove_upload(&uuid).await?;
+        if self.db.delete_upload(&uuid.to_string()).await? {
+            upload_gauge(-1.0);
+        }
+        self.uploads.forget(&uuid);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_ranges_parse_in_both_forms() {
+        assert_eq!(
+            ChunkRange::parse("0-99").unwrap(),
+            ChunkRange { start: 0, end: 99 }
+        );
+        assert_eq!(
+            ChunkRange::parse("bytes 100-199/*").unwrap(),
+            ChunkRange {
+                start: 100,
+                end: 199
+            }
+        );
+        for bad in ["", "5", "9-1", "a-b", "-3"] {
+            assert_eq!(
+                ChunkRange::parse(bad).unwrap_err().code(),
+                "BLOB_UPLOAD_INVALID",
+                "{bad}"
+            );
+        }
+    }
+}
