@@ -1,1 +1,187 @@
-fn main() {}
+//! The `authd` binary: serve (`authd --config auth.yaml`), `hash-password`, `check`, `gen-cert`.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use authd::{app::App, certs, check, config, reload, server};
+use clap::{Parser, Subcommand};
+use tokio::net::TcpListener;
+
+/// Berth's token server: Docker token authentication with a docker_auth-compatible auth.yaml.
+#[derive(Debug, Parser)]
+#[command(version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    /// Configuration file to serve with.
+    #[arg(long, short, env = "AUTHD_CONFIG", default_value = "auth.yaml")]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print a bcrypt hash of a password read from stdin (or typed at a prompt).
+    HashPassword {
+        /// bcrypt cost (4..=31).
+        #[arg(long, default_value_t = 10)]
+        cost: u32,
+    },
+    /// Show what a configuration grants an account for some scopes, and which rule decided.
+    Check {
+        /// Configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Account name ("" for anonymous).
+        #[arg(long)]
+        account: String,
+        /// Client address the rules see.
+        #[arg(long, default_value = "127.0.0.1")]
+        ip: IpAddr,
+        /// Service (default: the first of token.services, else "registry").
+        #[arg(long)]
+        service: Option<String>,
+        /// Scope, e.g. repository:team/app:pull,push (repeatable).
+        #[arg(long, required = true)]
+        scope: Vec<String>,
+    },
+    /// Write a token signing key and certificate, a TLS CA, and a TLS server certificate.
+    GenCert {
+        /// Output directory; only absent files are written.
+        #[arg(long)]
+        out: PathBuf,
+        /// Extra DNS name for the server certificate (repeatable).
+        #[arg(long)]
+        dns: Vec<String>,
+        /// Extra IP address for the server certificate (repeatable).
+        #[arg(long)]
+        ip: Vec<IpAddr>,
+        /// Overwrite existing files.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("authd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        None => serve(cli.config),
+        Some(Command::HashPassword { cost }) => {
+            let password = read_password()?;
+            println!("{}", authd::authn::hash_password(&password, cost)?);
+            Ok(())
+        }
+        Some(Command::Check {
+            config,
+            account,
+            ip,
+            service,
+            scope,
+        }) => {
+            let config = config::load(&config)?;
+            let service = service
+                .or_else(|| config.token.services.as_ref()?.first().cloned())
+                .unwrap_or_else(|| "registry".to_owned());
+            let mut scopes = Vec::new();
+            for s in &scope {
+                scopes.extend(token::parse_scopes(s)?);
+            }
+            print!(
+                "{}",
+                check::report(&config, &account, ip, &service, &scopes)
+            );
+            Ok(())
+        }
+        Some(Command::GenCert {
+            out,
+            dns,
+            ip,
+            force,
+        }) => {
+            let written = certs::generate(&certs::CertRequest {
+                out,
+                dns,
+                ips: ip,
+                force,
+            })?;
+            for path in written {
+                println!("wrote {}", path.display());
+            }
+            Ok(())
+        }
+    }
+}
+
+fn read_password() -> anyhow::Result<String> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("Password (input is shown): ");
+        std::io::stderr().flush()?;
+    }
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password")?;
+    let password = line
+        .strip_suffix('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .unwrap_or(&line);
+    anyhow::ensure!(!password.is_empty(), "empty password");
+    Ok(password.to_owned())
+}
+
+#[tokio::main]
+async fn serve(path: PathBuf) -> anyhow::Result<()> {
+    let config = config::load(&path)?;
+    let listener = TcpListener::bind(config.addr)
+        .await
+        .with_context(|| format!("binding {}", config.addr))?;
+    let app = App::new(config, path, authd::metrics::handle());
+    let watcher = tokio::spawn(reload::watch(app.clone()));
+    server::serve(listener, app, shutdown_signal()).await?;
+    watcher.abort();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,50 @@
+//! `authd check`: what a configuration would grant an account for some scopes, and which rule
+//! decided each — the operator's answer to "why was I denied?". No password is checked.
+
+use std::fmt::Write;
+use std::net::IpAddr;
+
+use token::Scope;
+
+use crate::authn::Identity;
+use crate::config::Config;
+use crate::flow::rule_label;
+use crate::issue;
+
+/// A human-readable report, one line per scope.
+pub fn report(
+    config: &Config,
+    account: &str,
+    ip: IpAddr,
+    service: &str,
+    scopes: &[Scope],
+) -> String {
+    let mut out = String::new();
+    let known = config.users.get(account);
+    let who = Identity {
+        account: account.to_owned(),
+        labels: known.map(|u| u.labels.clone()).unwrap_or_default(),
+        password: None,
+    };
+    let _ = match known {
+        Some(_) if account.is_empty() => writeln!(out, "account \"\" (anonymous), ip {ip}, service {service}"),
+        Some(u) => writeln!(out, "account {account:?} (labels {:?}), ip {ip}, service {service}", u.labels),
+        None => writeln!(out, "account {account:?} is not a configured user (it could not log in); rules evaluated anyway"),
+    };
+    if issue::check_service(config, service).is_err() {
+        let _ = writeln!(
+            out,
+            "service {service:?} is not in token.services: requests for it are refused"
+        );
+    }
+    for grant in issue::decide(config, &who, service, Some(ip), scopes) {
+        let _ = writeln!(
+            out,
+            "{} -> [{}] by {}",
+            grant.requested,
+            grant.access.actions.join(","),
+            rule_label(config, &grant)
+        );
+    }
+    out
+}

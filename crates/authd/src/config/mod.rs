@@ -1,0 +1,236 @@
+//! Loading `auth.yaml`: parse ([`raw`]) then check everything that needs more than one value or
+//! a file (keys, certificates, htpasswd), giving a ready [`Config`] or an error with the file,
+//! line and reason. Relative paths are relative to the config file's directory.
+
+pub mod raw;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::HeaderName;
+use rustls::sign::CertifiedKey;
+use sha2::{Digest, Sha256};
+use token::{KidStyle, SigningKey};
+
+use crate::acl::matcher::IpRange;
+use crate::acl::Acl;
+use crate::authn::{read_htpasswd, Users};
+use crate::error::Error;
+use raw::{RawConfig, RawThrottle};
+
+/// A loaded, checked configuration; swapped whole on reload.
+pub struct Config {
+    /// Where listening happens (a change needs a restart).
+    pub addr: SocketAddr,
+    /// The HTTPS certificate chain and key, when authd serves HTTPS.
+    pub tls: Option<Arc<CertifiedKey>>,
+    /// How to find the client address behind a proxy.
+    pub real_ip: Option<RealIp>,
+    /// Token issuing settings.
+    pub token: TokenSettings,
+    /// Users, with their login cache.
+    pub users: Arc<Users>,
+    /// Failure lockout limits.
+    pub throttle: RawThrottle,
+    /// The rules.
+    pub acl: Acl,
+    /// Every file this configuration was read from, watched for changes.
+    pub files: Vec<PathBuf>,
+}
+
+/// `server.real_ip_header` and friends.
+pub struct RealIp {
+    /// The header.
+    pub header: HeaderName,
+    /// Entry position; negative counts from the end.
+    pub pos: i64,
+    /// Peers whose header is believed (`None` = all).
+    pub trusted: Option<Vec<IpRange>>,
+}
+
+/// The `token:` section, with the key loaded.
+pub struct TokenSettings {
+    /// `iss`.
+    pub issuer: String,
+    /// Lifetime.
+    pub ttl: Duration,
+    /// The signing key and certificate.
+    pub key: SigningKey,
+    /// Accepted `service` values (`None` = any).
+    pub services: Option<Vec<String>>,
+    /// Secret refresh tokens are authenticated with, derived from the signing key.
+    pub refresh_secret: [u8; 32],
+}
+
+impl RealIp {
+    /// The client address: the peer's, or the header's entry when the peer is a trusted proxy.
+    pub fn client_ip(&self, peer: IpAddr, headers: &axum::http::HeaderMap) -> IpAddr {
+        let trusted = self
+            .trusted
+            .as_ref()
+            .is_none_or(|t| t.iter().any(|r| r.contains(peer)));
+        let value = headers.get(&self.header).and_then(|v| v.to_str().ok());
+        let (true, Some(value)) = (trusted, value) else {
+            return peer;
+        };
+        let entries: Vec<&str> = value.split(',').map(str::trim).collect();
+        let len = entries.len() as i64;
+        let pos = if self.pos < 0 {
+            (len + self.pos).max(0)
+        } else {
+            self.pos.min(len - 1)
+        };
+        usize::try_from(pos)
+            .ok()
+            .and_then(|p| entries.get(p))
+            .and_then(|e| e.parse().ok())
+            .unwrap_or(peer)
+    }
+}
+
+/// Reads and checks the configuration at `path`.
+///
+/// # Errors
+/// [`Error::Config`] with file, line and reason; [`Error::Io`]/[`Error::Key`] for referenced files.
+pub fn load(path: &Path) -> Result<Config, Error> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let raw: RawConfig =
+        serde_yaml::from_str(&text).map_err(|e| Error::config(path, e.to_string()))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let resolve = |p: &Path| base.join(p);
+    let bad = |reason: String| Error::config(path, reason);
+    let mut files = vec![path.to_path_buf()];
+
+    let tls = match (&raw.server.certificate, &raw.server.key) {
+        (Some(c), Some(k)) => {
+            let (c, k) = (resolve(c), resolve(k));
+            let certified = certified_key(&read(&c)?, &read(&k)?)
+                .map_err(|e| bad(format!("server.certificate/key: {e}")))?;
+            files.extend([c, k]);
+            Some(Arc::new(certified))
+        }
+        (None, None) => None,
+        _ => return Err(bad("server: certificate and key go together".to_owned())),
+    };
+
+    let (cert, key) = match (
+        raw.token
+            .certificate
+            .as_ref()
+            .or(raw.server.certificate.as_ref()),
+        raw.token.key.as_ref().or(raw.server.key.as_ref()),
+    ) {
+        (Some(c), Some(k)) => (resolve(c), resolve(k)),
+        _ => {
+            return Err(bad(
+                "token: certificate and key are required (or server.certificate and key)"
+                    .to_owned(),
+            ))
+        }
+    };
+    let (cert_pem, key_pem) = (read(&cert)?, read(&key)?);
+    let kid = if raw.token.disable_legacy_key_id {
+        KidStyle::Thumbprint
+    } else {
+        KidStyle::Libtrust
+    };
+    let signing = SigningKey::from_pem(&key_pem, &cert_pem, kid).map_err(|source| Error::Key {
+        path: key.clone(),
+        source,
+    })?;
+    files.extend([cert, key]);
+
+    if raw.token.issuer.trim().is_empty() {
+        return Err(bad("token.issuer: must not be empty".to_owned()));
+    }
+    if raw.token.expiration == 0 {
+        return Err(bad(
+            "token.expiration: must be a positive number of seconds".to_owned(),
+        ));
+    }
+    if raw
+        .token
+        .services
+        .as_ref()
+        .is_some_and(|s| s.is_empty() || s.iter().any(String::is_empty))
+    {
+        return Err(bad(
+            "token.services: list at least one non-empty service name, or leave it out".to_owned(),
+        ));
+    }
+
+    let htpasswd = match &raw.htpasswd {
+        Some(h) => {
+            let p = resolve(&h.path);
+            let entries = read_htpasswd(&p)?;
+            files.push(p);
+            entries
+        }
+        None => Vec::new(),
+    };
+    let users = Users::new(raw.users, htpasswd).map_err(bad)?;
+
+    let real_ip = match raw.server.real_ip_header {
+        Some(h) => Some(RealIp {
+            header: HeaderName::try_from(h.as_str())
+                .map_err(|_| bad(format!("server.real_ip_header: {h:?} is not a header name")))?,
+            pos: raw.server.real_ip_pos,
+            trusted: raw.server.trusted_proxies,
+        }),
+        None if raw.server.trusted_proxies.is_some() => {
+            return Err(bad(
+                "server.trusted_proxies: needs server.real_ip_header".to_owned()
+            ));
+        }
+        None => None,
+    };
+
+    Ok(Config {
+        addr: raw.server.addr.0,
+        tls,
+        real_ip,
+        token: TokenSettings {
+            issuer: raw.token.issuer,
+            ttl: Duration::from_secs(raw.token.expiration),
+            key: signing,
+            services: raw.token.services,
+            refresh_secret: Sha256::new_with_prefix(b"berth authd refresh token v1\0")
+                .chain_update(&key_pem)
+                .finalize()
+                .into(),
+        },
+        users: Arc::new(users),
+        throttle: raw.throttle.unwrap_or_default(),
+        acl: Acl::new(raw.acl),
+        files,
+    })
+}
+
+/// A rustls certificate chain and signing key from PEM.
+fn certified_key(cert_pem: &[u8], key_pem: &[u8]) -> Result<CertifiedKey, String> {
+    let certs: Vec<_> = rustls_pemfile::certs(&mut &cert_pem[..])
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("unreadable certificate: {e}"))?;
+    if certs.is_empty() {
+        return Err("no certificate in the certificate file".to_owned());
+    }
+    let key = rustls_pemfile::private_key(&mut &key_pem[..])
+        .map_err(|e| format!("unreadable key: {e}"))?
+        .ok_or("no private key in the key file")?;
+    let key = rustls::crypto::ring::sign::any_supported_type(&key)
+        .map_err(|e| format!("unusable key: {e}"))?;
+    let certified = CertifiedKey::new(certs, key);
+    certified
+        .keys_match()
+        .map_err(|e| format!("key does not match certificate: {e}"))?;
+    Ok(certified)
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, Error> {
+    std::fs::read(path).map_err(|e| Error::io(path, e))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,156 @@
+//! One token request from start to end, whatever its form (GET with Basic credentials, OAuth2
+//! POST with a password or refresh token): check parameters, throttle, authenticate, decide,
+//! sign, and log one structured line. HTTP handlers only translate to and from this.
+
+use std::net::IpAddr;
+
+use token::Scope;
+
+use crate::app::App;
+use crate::authn::{Credentials, Identity};
+use crate::config::Config;
+use crate::error::Error;
+use crate::issue::{self, Grant, TokenResponse};
+use crate::metrics::TOKEN_REQUESTS;
+use crate::refresh;
+
+/// How the client proves who it is.
+#[derive(Debug)]
+pub enum Proof {
+    /// Basic credentials (GET) or `grant_type=password` (POST), or nothing (anonymous).
+    Credentials(Credentials),
+    /// `grant_type=refresh_token`.
+    RefreshToken(String),
+}
+
+/// A token request, already parsed from HTTP.
+#[derive(Debug)]
+pub struct TokenRequest {
+    /// Credentials or refresh token.
+    pub proof: Proof,
+    /// The `account` parameter, if sent.
+    pub account: Option<String>,
+    /// The `service` parameter.
+    pub service: Option<String>,
+    /// Every scope, from every `scope` parameter.
+    pub scopes: Vec<Scope>,
+    /// `offline_token=true` / `access_type=offline`: the client wants a refresh token.
+    pub offline: bool,
+    /// The client's address (after `real_ip_header` handling).
+    pub ip: IpAddr,
+}
+
+impl Proof {
+    fn grant_label(&self) -> &'static str {
+        match self {
+            Proof::Credentials(Credentials::Anonymous) => "anonymous",
+            Proof::Credentials(Credentials::Password { .. }) => "password",
+            Proof::RefreshToken(_) => "refresh_token",
+        }
+    }
+
+    fn claimed_account(&self) -> Option<&str> {
+        match self {
+            Proof::Credentials(Credentials::Password { user, .. }) => Some(user),
+            _ => None,
+        }
+    }
+}
+
+/// Answers a token request.
+///
+/// # Errors
+/// Any client error of [`Error`], or [`Error::Internal`].
+pub async fn handle(app: &App, req: TokenRequest) -> Result<TokenResponse, Error> {
+    let config = app.config.load_full();
+    let grant = req.proof.grant_label();
+    let result = run(app, &config, &req).await;
+    let outcome = match &result {
+        Ok(_) => "issued",
+        Err(e) => e.code(),
+    };
+    metrics::counter!(TOKEN_REQUESTS, "grant" => grant, "outcome" => outcome).increment(1);
+    let requested: Vec<String> = req.scopes.iter().map(ToString::to_string).collect();
+    match &result {
+        Ok((who, grants, _)) => {
+            let granted: Vec<String> = grants
+                .iter()
+                .map(|g| {
+                    format!(
+                        "{}:{}:{}",
+                        g.access.kind,
+                        g.access.name,
+                        g.access.actions.join(",")
+                    )
+                })
+                .collect();
+            let rules: Vec<String> = grants.iter().map(|g| rule_label(&config, g)).collect();
+            tracing::info!(
+                account = %who.account, ip = %req.ip, service = req.service.as_deref().unwrap_or(""), grant,
+                ?requested, ?granted, ?rules, outcome, "token request"
+            );
+        }
+        Err(e) => tracing::info!(
+            account = req.proof.claimed_account().unwrap_or(""), ip = %req.ip,
+            service = req.service.as_deref().unwrap_or(""), grant, ?requested, outcome, reason = %e, "token request"
+        ),
+    }
+    result.map(|(_, _, response)| response)
+}
+
+/// Describes the rule that decided a grant, for logs and `authd check`.
+pub fn rule_label(config: &Config, grant: &Grant) -> String {
+    match grant.rule.and_then(|i| Some((i, config.acl.rule(i)?))) {
+        Some((i, rule)) => match &rule.comment {
+            Some(c) => format!("acl[{i}] ({c})"),
+            None => format!("acl[{i}]"),
+        },
+        None => "no rule matched".to_owned(),
+    }
+}
+
+async fn run(
+    app: &App,
+    config: &Config,
+    req: &TokenRequest,
+) -> Result<(Identity, Vec<Grant>, TokenResponse), Error> {
+    let service = req
+        .service
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .ok_or(Error::MissingParameter("service"))?;
+    issue::check_service(config, service)?;
+    let claimed = req.proof.claimed_account();
+    app.throttle.check(claimed, req.ip)?;
+    let who = match &req.proof {
+        Proof::Credentials(creds) => config.users.authenticate(creds).await,
+        Proof::RefreshToken(token) => {
+            refresh::redeem(&config.token.refresh_secret, &config.users, token)
+        }
+    };
+    let who = match who {
+        Ok(who) => who,
+        Err(e) => {
+            if matches!(e, Error::Unauthorized | Error::InvalidRefreshToken) {
+                app.throttle.failure(&config.throttle, claimed, req.ip);
+            }
+            return Err(e);
+        }
+    };
+    if claimed.is_some() {
+        app.throttle.success(&who.account);
+    }
+    if let Some(account) = req
+        .account
+        .as_deref()
+        .filter(|a| !a.is_empty() && *a != who.account)
+    {
+        return Err(Error::AccountMismatch(account.to_owned()));
+    }
+    let grants = issue::decide(config, &who, service, Some(req.ip), &req.scopes);
+    let mut response = issue::sign(config, &who, service, &grants)?;
+    if req.offline && matches!(req.proof, Proof::Credentials(_)) {
+        response.refresh_token = refresh::mint(&config.token.refresh_secret, &who);
+    }
+    Ok((who, grants, response))
+}

@@ -1,0 +1,47 @@
+//! The HTTP surface: `/auth` (GET and POST), `/healthz`, `/metrics`; every route is thin and
+//! calls [`crate::flow`]. `token` parses token requests, `errors` renders failures.
+
+mod errors;
+mod token;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::app::App;
+use crate::error::Error;
+
+/// Longest a request may take before it is answered 408 (and shutdown stops waiting for it).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The router, with `app` as state.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/auth", get(token::get).post(token::post))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(token::MAX_PARAMS))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .with_state(app)
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> String {
+    app.metrics.render()
+}
+
+async fn not_found() -> Error {
+    Error::NotFound
+}

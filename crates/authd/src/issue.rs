@@ -1,0 +1,134 @@
+//! Issuing: the ACL decision for each requested scope, the claims, the signed token and the
+//! response body (docker_auth's fields plus `expires_in`, `issued_at`, `refresh_token`).
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+use token::{Access, Claims, Scope};
+
+use crate::acl::Request;
+use crate::authn::Identity;
+use crate::config::Config;
+use crate::error::Error;
+
+/// One requested scope and what was decided for it.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    /// The scope as asked.
+    pub requested: Scope,
+    /// What goes into the token.
+    pub access: Access,
+    /// The deciding rule (0-based), if any matched.
+    pub rule: Option<usize>,
+}
+
+/// The JSON answer to a token request.
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    /// The JWT (docker_auth's name).
+    pub token: String,
+    /// The JWT again (OAuth2's name).
+    pub access_token: String,
+    /// Seconds the token is valid for.
+    pub expires_in: u64,
+    /// RFC 3339 time of issue.
+    pub issued_at: String,
+    /// Present when offline access was asked for and the account has a password.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+/// The resource type as written in a scope, with its class (`repository(plugin)`).
+pub fn type_of(scope: &Scope) -> String {
+    match &scope.class {
+        Some(class) => format!("{}({class})", scope.kind),
+        None => scope.kind.clone(),
+    }
+}
+
+/// Checks `service` against `token.services`.
+///
+/// # Errors
+/// [`Error::UnknownService`] when a list is configured and does not name it.
+pub fn check_service(config: &Config, service: &str) -> Result<(), Error> {
+    match &config.token.services {
+        Some(list) if !list.iter().any(|s| s == service) => {
+            Err(Error::UnknownService(service.to_owned()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The ACL decision for every scope.
+pub fn decide(
+    config: &Config,
+    who: &Identity,
+    service: &str,
+    ip: Option<IpAddr>,
+    scopes: &[Scope],
+) -> Vec<Grant> {
+    scopes
+        .iter()
+        .map(|scope| {
+            let kind = type_of(scope);
+            let req = Request {
+                account: &who.account,
+                labels: &who.labels,
+                kind: &kind,
+                name: &scope.name,
+                service,
+                ip,
+            };
+            let d = config.acl.decide(&req, &scope.actions);
+            Grant {
+                requested: scope.clone(),
+                access: Access {
+                    kind,
+                    name: scope.name.clone(),
+                    actions: d.actions,
+                },
+                rule: d.rule,
+            }
+        })
+        .collect()
+}
+
+/// Signs a token carrying `grants` for `who`.
+///
+/// # Errors
+/// [`Error::Internal`] when signing fails.
+pub fn sign(
+    config: &Config,
+    who: &Identity,
+    service: &str,
+    grants: &[Grant],
+) -> Result<TokenResponse, Error> {
+    let access = grants.iter().map(|g| g.access.clone()).collect();
+    let claims = Claims::new(
+        &config.token.issuer,
+        &who.account,
+        service,
+        config.token.ttl,
+        access,
+    );
+    let jwt = config
+        .token
+        .key
+        .sign(&claims)
+        .map_err(|e| Error::Internal(format!("signing: {e}")))?;
+    let issued_at =
+        time::OffsetDateTime::from_unix_timestamp(i64::try_from(claims.iat).unwrap_or(0))
+            .ok()
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .unwrap_or_default();
+    Ok(TokenResponse {
+        token: jwt.clone(),
+        access_token: jwt,
+        expires_in: config.token.ttl.as_secs(),
+        issued_at,
+        refresh_token: None,
+    })
+}
