@@ -42,6 +42,9 @@ pub enum Error {
         uuid: String,
         size: u64,
     },
+    /// A chunk's `Content-Range` that does not parse.
+    #[error("invalid Content-Range: {0}")]
+    ContentRangeInvalid(String),
     /// A `Range` the blob cannot satisfy.
     #[error("requested range not satisfiable")]
     RangeInvalid { size: u64 },
@@ -89,7 +92,9 @@ impl Error {
             Self::NameInvalid(_) => "NAME_INVALID",
             Self::NameUnknown(_) => "NAME_UNKNOWN",
             Self::SizeInvalid(_) | Self::ManifestTooLarge(_) => "SIZE_INVALID",
-            Self::UploadOutOfOrder { .. } | Self::RangeInvalid { .. } => "RANGE_INVALID",
+            Self::UploadOutOfOrder { .. }
+            | Self::RangeInvalid { .. }
+            | Self::ContentRangeInvalid(_) => "RANGE_INVALID",
             Self::Unauthorized { .. } => "UNAUTHORIZED",
             Self::Denied => "DENIED",
             Self::Unsupported(_) | Self::NotFound(_) | Self::BadParameter(_) => "UNSUPPORTED",
@@ -116,9 +121,9 @@ impl Error {
             | Self::SizeInvalid(_)
             | Self::BadParameter(_) => StatusCode::BAD_REQUEST,
             Self::ManifestTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UploadOutOfOrder { .. } | Self::RangeInvalid { .. } => {
-                StatusCode::RANGE_NOT_SATISFIABLE
-            }
+            Self::UploadOutOfOrder { .. }
+            | Self::RangeInvalid { .. }
+            | Self::ContentRangeInvalid(_) => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Self::Denied => StatusCode::FORBIDDEN,
             Self::Unsupported(_) => StatusCode::METHOD_NOT_ALLOWED,

@@ -73,9 +73,9 @@ impl ChunkRange {
     /// Parses `start-end`, also in the `bytes start-end/total` form.
     ///
     /// # Errors
-    /// `BlobUploadInvalid` when it is neither.
+    /// `ContentRangeInvalid` (416) when it is neither.
     pub fn parse(s: &str) -> Result<Self, Error> {
-        let bad = || Error::BlobUploadInvalid(format!("bad Content-Range {s:?}"));
+        let bad = || Error::ContentRangeInvalid(format!("{s:?}"));
         let s = s
             .trim()
             .trim_start_matches("bytes")
