@@ -347,9 +347,10 @@ mod tests {
             }
         );
         for bad in ["", "5", "9-1", "a-b", "-3"] {
+            let err = ChunkRange::parse(bad).unwrap_err();
             assert_eq!(
-                ChunkRange::parse(bad).unwrap_err().code(),
-                "BLOB_UPLOAD_INVALID",
+                (err.code(), err.status().as_u16()),
+                ("RANGE_INVALID", 416),
                 "{bad}"
             );
         }
