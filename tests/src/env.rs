@@ -76,6 +76,16 @@ impl TestEnv {
         self.registryd.daemon.addr.to_string()
     }
 
+    /// A token from authd for `admin` with pull, push and delete on each of `repos`.
+    pub async fn admin_token(&self, repos: &[&str]) -> String {
+        let scopes: Vec<String> = repos
+            .iter()
+            .map(|r| format!("repository:{r}:pull,push,delete"))
+            .collect();
+        let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
+        self.token("admin", &scopes).await
+    }
+
     /// A token from authd for `user` covering `scopes`.
     pub async fn token(&self, user: &str, scopes: &[&str]) -> String {
         self.authd().token(user, scopes).await

@@ -24,7 +24,8 @@
 //!   anonymous), `auth.yaml`, `gen-cert`, token requests.
 //! - [`registryd`]: `registry.yaml` (token auth or open), restart over the same data.
 //! - [`env`]: [`env::TestEnv`], the whole setup in one call.
-//! - [`registry`]: a reqwest client for the distribution API, push helpers, `expect_error`.
+//! - [`registry`]: a reqwest client for the distribution API, push helpers, `expect_error`;
+//!   [`uploads`] and [`manifests`] add the upload steps and manifest checks to it.
 //! - [`content`]: random blobs, tar layers, images, indexes, artifacts (with digests).
 //! - [`oci_layout`]: OCI image layouts on disk for skopeo.
 //! - [`tokens`]: tokens authd would not issue (expired, signed by another key) via the `token` crate.
@@ -41,6 +42,7 @@ pub mod daemon;
 pub mod docker;
 pub mod docker_flows;
 pub mod env;
+pub mod manifests;
 pub mod oci_layout;
 pub mod quickstart;
 pub mod raw_http;
@@ -50,3 +52,4 @@ pub mod registryd;
 pub mod skopeo;
 pub mod spawned;
 pub mod tokens;
+pub mod uploads;

@@ -1,5 +1,5 @@
-//! Blob pull and every push path of the distribution spec: monolithic, POST+PUT, chunked PATCH,
-//! status, cancel, cross-repository mount, and their bad inputs.
+//! Blobs: pull with headers and ranges, monolithic push and its digest checks, cross-repository
+//! mount (and its fallback), delete.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use berth_tests::content::{sha256, Content};
@@ -8,86 +8,11 @@ use berth_tests::registry::{expect_error, header, Registry};
 use reqwest::{Method, StatusCode};
 use sha2::Digest;
 
-const PUSH: &str = "pull,push";
-
 async fn env_and_token(repos: &[&str]) -> (TestEnv, Registry, String) {
     let env = TestEnv::standard().await;
-    let scopes: Vec<String> = repos
-        .iter()
-        .map(|r| format!("repository:{r}:{PUSH},delete"))
-        .collect();
-    let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
-    let token = env.token("admin", &scopes).await;
+    let token = env.admin_token(repos).await;
     let registry = env.registry();
     (env, registry, token)
-}
-
-/// POST /v2/<repo>/blobs/uploads/ → 202; returns the upload URL (`Location`).
-async fn start_upload(registry: &Registry, repo: &str, token: &str) -> String {
-    let resp = registry
-        .send(registry.request(
-            Method::POST,
-            &format!("/v2/{repo}/blobs/uploads/"),
-            Some(token),
-        ))
-        .await;
-    assert_eq!(resp.status(), StatusCode::ACCEPTED);
-    assert!(
-        !header(&resp, "Docker-Upload-UUID").is_empty(),
-        "no Docker-Upload-UUID"
-    );
-    let location = header(&resp, "Location");
-    assert!(
-        location.contains(&format!("/v2/{repo}/blobs/uploads/")),
-        "Location {location}"
-    );
-    location
-}
-
-/// The `Range` header without a `bytes=` prefix.
-fn range(resp: &reqwest::Response) -> String {
-    header(resp, "Range")
-        .trim_start_matches("bytes=")
-        .to_string()
-}
-
-async fn patch(
-    registry: &Registry,
-    location: &str,
-    token: &str,
-    bytes: &[u8],
-    content_range: Option<&str>,
-) -> reqwest::Response {
-    let mut req = registry
-        .request(Method::PATCH, location, Some(token))
-        .header("Content-Type", "application/octet-stream")
-        .body(bytes.to_vec());
-    if let Some(r) = content_range {
-        req = req.header("Content-Range", r);
-    }
-    registry.send(req).await
-}
-
-async fn finish(
-    registry: &Registry,
-    location: &str,
-    token: &str,
-    digest: &str,
-    bytes: &[u8],
-) -> reqwest::Response {
-    let req = registry
-        .request(Method::PUT, location, Some(token))
-        .query(&[("digest", digest)])
-        .header("Content-Type", "application/octet-stream")
-        .body(bytes.to_vec());
-    registry.send(req).await
-}
-
-async fn blob_status(registry: &Registry, repo: &str, digest: &str, token: &str) -> StatusCode {
-    registry
-        .head(&format!("/v2/{repo}/blobs/{digest}"), Some(token))
-        .await
-        .status()
 }
 
 #[tokio::test]
@@ -151,7 +76,9 @@ async fn blobs_pull_with_headers_and_ranges() {
         .await;
     expect_error(resp, StatusCode::NOT_FOUND, "BLOB_UNKNOWN").await;
     assert_eq!(
-        blob_status(&registry, "team/app", &unknown, &token).await,
+        registry
+            .blob_status("team/app", &unknown, Some(&token))
+            .await,
         StatusCode::NOT_FOUND
     );
 }
@@ -181,231 +108,17 @@ async fn monolithic_upload_with_a_wrong_digest_leaves_nothing() {
         assert!(resp.status().is_client_error(), "{what}: {}", resp.status());
         expect_error(resp, StatusCode::BAD_REQUEST, "DIGEST_INVALID").await;
         assert_eq!(
-            blob_status(&registry, "team/app", &blob.digest, &token).await,
+            registry
+                .blob_status("team/app", &blob.digest, Some(&token))
+                .await,
             StatusCode::NOT_FOUND,
             "{what}"
         );
     }
     assert_eq!(
-        blob_status(&registry, "team/app", &other, &token).await,
+        registry.blob_status("team/app", &other, Some(&token)).await,
         StatusCode::NOT_FOUND
     );
-}
-
-#[tokio::test]
-async fn post_then_put_uploads_in_one_go() {
-    let (_env, registry, token) = env_and_token(&["team/app"]).await;
-    let blob = Content::random(3000);
-    let location = start_upload(&registry, "team/app", &token).await;
-    let resp = finish(&registry, &location, &token, &blob.digest, &blob.bytes).await;
-    assert_eq!(resp.status(), StatusCode::CREATED);
-    assert!(header(&resp, "Location").ends_with(&format!("/v2/team/app/blobs/{}", blob.digest)));
-    assert_eq!(header(&resp, "Docker-Content-Digest"), blob.digest);
-    let resp = registry
-        .get(&format!("/v2/team/app/blobs/{}", blob.digest), Some(&token))
-        .await;
-    assert_eq!(resp.bytes().await.unwrap().as_ref(), blob.bytes.as_slice());
-
-    // A PUT with a wrong digest fails and stores nothing under either digest.
-    let location = start_upload(&registry, "team/app", &token).await;
-    let fresh = Content::random(100);
-    let wrong = sha256(b"not this");
-    expect_error(
-        finish(&registry, &location, &token, &wrong, &fresh.bytes).await,
-        StatusCode::BAD_REQUEST,
-        "DIGEST_INVALID",
-    )
-    .await;
-    assert_eq!(
-        blob_status(&registry, "team/app", &fresh.digest, &token).await,
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        blob_status(&registry, "team/app", &wrong, &token).await,
-        StatusCode::NOT_FOUND
-    );
-
-    // A PUT without any digest is refused.
-    let location = start_upload(&registry, "team/app", &token).await;
-    let req = registry
-        .request(Method::PUT, &location, Some(&token))
-        .body(fresh.bytes.clone());
-    let resp = registry.send(req).await;
-    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
-    expect_error(resp, StatusCode::BAD_REQUEST, "DIGEST_INVALID").await;
-}
-
-#[tokio::test]
-async fn chunked_upload_enforces_order_and_reports_status() {
-    let (_env, registry, token) = env_and_token(&["team/app"]).await;
-    let blob = Content::random(300);
-    let location = start_upload(&registry, "team/app", &token).await;
-
-    let resp = patch(
-        &registry,
-        &location,
-        &token,
-        &blob.bytes[..100],
-        Some("0-99"),
-    )
-    .await;
-    assert_eq!(resp.status(), StatusCode::ACCEPTED);
-    assert_eq!(range(&resp), "0-99");
-    let location = header(&resp, "Location");
-    assert!(!location.is_empty());
-
-    let resp = registry.get(&location, Some(&token)).await;
-    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
-    assert_eq!(range(&resp), "0-99");
-    assert!(header(&resp, "Location").contains("/v2/team/app/blobs/uploads/"));
-
-    for (what, bad_range, bytes) in [
-        ("gap", "200-299", &blob.bytes[200..]),
-        ("overlap", "50-149", &blob.bytes[50..150]),
-        ("restart", "0-99", &blob.bytes[..100]),
-    ] {
-        let resp = patch(&registry, &location, &token, bytes, Some(bad_range)).await;
-        assert_eq!(resp.status(), StatusCode::RANGE_NOT_SATISFIABLE, "{what}");
-        assert_eq!(
-            range(&resp),
-            "0-99",
-            "{what}: the 416 tells the current range"
-        );
-        let resp = registry.get(&location, Some(&token)).await;
-        assert_eq!(range(&resp), "0-99", "{what} changed the upload");
-    }
-    let resp = patch(
-        &registry,
-        &location,
-        &token,
-        &blob.bytes[100..200],
-        Some("100-199"),
-    )
-    .await;
-    assert_eq!(resp.status(), StatusCode::ACCEPTED);
-    assert_eq!(range(&resp), "0-199");
-    let location = header(&resp, "Location");
-    // Docker streams a chunk without Content-Range: it appends.
-    let resp = patch(&registry, &location, &token, &blob.bytes[200..], None).await;
-    assert_eq!(resp.status(), StatusCode::ACCEPTED);
-    assert_eq!(range(&resp), "0-299");
-    let location = header(&resp, "Location");
-    let resp = finish(&registry, &location, &token, &blob.digest, &[]).await;
-    assert_eq!(resp.status(), StatusCode::CREATED);
-    let resp = registry
-        .get(&format!("/v2/team/app/blobs/{}", blob.digest), Some(&token))
-        .await;
-    assert_eq!(resp.bytes().await.unwrap().as_ref(), blob.bytes.as_slice());
-    // The finished session is gone.
-    expect_error(
-        registry.get(&location, Some(&token)).await,
-        StatusCode::NOT_FOUND,
-        "BLOB_UPLOAD_UNKNOWN",
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn chunk_with_a_bad_content_range_is_refused() {
-    let (_env, registry, token) = env_and_token(&["team/app"]).await;
-    let location = start_upload(&registry, "team/app", &token).await;
-    let resp = patch(&registry, &location, &token, &[1; 10], Some("not-a-range")).await;
-    assert_eq!(
-        resp.status(),
-        StatusCode::RANGE_NOT_SATISFIABLE,
-        "malformed Content-Range"
-    );
-    // Content-Range announcing 100 bytes with a 50-byte body.
-    let resp = patch(&registry, &location, &token, &[1; 50], Some("0-99")).await;
-    let status = resp.status();
-    let body: serde_json::Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
-    assert!(
-        status.is_client_error()
-            && ["BLOB_UPLOAD_INVALID", "SIZE_INVALID", "RANGE_INVALID"]
-                .contains(&body["errors"][0]["code"].as_str().unwrap_or("")),
-        "length mismatch: {status} {body}"
-    );
-    let resp = registry.get(&location, Some(&token)).await;
-    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
-    assert!(
-        ["", "0-0"].contains(&range(&resp).as_str()),
-        "refused chunks changed the upload: range {}",
-        range(&resp)
-    );
-}
-
-#[tokio::test]
-async fn cancelled_and_foreign_upload_sessions_are_unknown() {
-    let (_env, registry, token) = env_and_token(&["team/app", "team/other"]).await;
-    let location = start_upload(&registry, "team/app", &token).await;
-    let resp = patch(&registry, &location, &token, &[7; 64], Some("0-63")).await;
-    let location = header(&resp, "Location");
-
-    // The same session id under another repository (that the token may push to) is unknown there.
-    let foreign = location.replace("/v2/team/app/", "/v2/team/other/");
-    expect_error(
-        registry.get(&foreign, Some(&token)).await,
-        StatusCode::NOT_FOUND,
-        "BLOB_UPLOAD_UNKNOWN",
-    )
-    .await;
-    let resp = patch(&registry, &foreign, &token, &[7; 64], Some("64-127")).await;
-    expect_error(resp, StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN").await;
-    let digest = sha256(&[7; 64]);
-    expect_error(
-        finish(&registry, &foreign, &token, &digest, &[]).await,
-        StatusCode::NOT_FOUND,
-        "BLOB_UPLOAD_UNKNOWN",
-    )
-    .await;
-    let resp = registry
-        .send(registry.request(Method::DELETE, &foreign, Some(&token)))
-        .await;
-    expect_error(resp, StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN").await;
-    assert_eq!(
-        blob_status(&registry, "team/other", &digest, &token).await,
-        StatusCode::NOT_FOUND
-    );
-    // …and the real session is untouched.
-    assert_eq!(range(&registry.get(&location, Some(&token)).await), "0-63");
-
-    let resp = registry
-        .send(registry.request(Method::DELETE, &location, Some(&token)))
-        .await;
-    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
-    expect_error(
-        registry.get(&location, Some(&token)).await,
-        StatusCode::NOT_FOUND,
-        "BLOB_UPLOAD_UNKNOWN",
-    )
-    .await;
-    expect_error(
-        finish(&registry, &location, &token, &digest, &[]).await,
-        StatusCode::NOT_FOUND,
-        "BLOB_UPLOAD_UNKNOWN",
-    )
-    .await;
-    assert_eq!(
-        blob_status(&registry, "team/app", &digest, &token).await,
-        StatusCode::NOT_FOUND
-    );
-
-    let made_up = "/v2/team/app/blobs/uploads/00000000-0000-4000-8000-000000000000";
-    expect_error(
-        registry.get(made_up, Some(&token)).await,
-        StatusCode::NOT_FOUND,
-        "BLOB_UPLOAD_UNKNOWN",
-    )
-    .await;
-    let resp = patch(
-        &registry,
-        "/v2/team/app/blobs/uploads/not-a-session",
-        &token,
-        &[1],
-        None,
-    )
-    .await;
-    expect_error(resp, StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN").await;
 }
 
 #[tokio::test]
@@ -457,15 +170,10 @@ async fn cross_repository_mount_and_its_fallback() {
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     let location = header(&resp, "Location");
     assert_eq!(
-        finish(
-            &registry,
-            &location,
-            &token,
-            &missing.digest,
-            &missing.bytes
-        )
-        .await
-        .status(),
+        registry
+            .finish_upload(&location, &token, &missing.digest, &missing.bytes)
+            .await
+            .status(),
         StatusCode::CREATED
     );
 
@@ -482,7 +190,9 @@ async fn cross_repository_mount_and_its_fallback() {
         "mount without pull on the source must fall back"
     );
     assert_eq!(
-        blob_status(&registry, "alice/mine", &blob.digest, &narrow).await,
+        registry
+            .blob_status("alice/mine", &blob.digest, Some(&narrow))
+            .await,
         StatusCode::NOT_FOUND
     );
 
@@ -492,7 +202,9 @@ async fn cross_repository_mount_and_its_fallback() {
         .await;
     assert_eq!(resp.status(), StatusCode::CREATED, "automatic mount");
     assert_eq!(
-        blob_status(&registry, "team/auto", &blob.digest, &token).await,
+        registry
+            .blob_status("team/auto", &blob.digest, Some(&token))
+            .await,
         StatusCode::OK
     );
 }

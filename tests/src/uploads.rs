@@ -1,0 +1,72 @@
+//! The upload protocol's steps as [`Registry`] methods: start a session, send chunks, ask the
+//! status, finish with a digest.
+
+use reqwest::{Method, Response, StatusCode};
+
+use crate::registry::{header, Registry};
+
+impl Registry {
+    /// `POST /v2/<repo>/blobs/uploads/` → 202 with `Docker-Upload-UUID`; returns the upload URL.
+    pub async fn start_upload(&self, repo: &str, token: &str) -> String {
+        let path = format!("/v2/{repo}/blobs/uploads/");
+        let resp = self
+            .send(self.request(Method::POST, &path, Some(token)))
+            .await;
+        assert_eq!(resp.status(), StatusCode::ACCEPTED, "POST {path}");
+        assert!(
+            !header(&resp, "Docker-Upload-UUID").is_empty(),
+            "POST {path}: no Docker-Upload-UUID"
+        );
+        let location = header(&resp, "Location");
+        assert!(location.contains(&path), "POST {path}: Location {location}");
+        location
+    }
+
+    /// `PATCH location` with a chunk and, if given, its `Content-Range`.
+    pub async fn patch_chunk(
+        &self,
+        location: &str,
+        token: &str,
+        bytes: &[u8],
+        content_range: Option<&str>,
+    ) -> Response {
+        let mut req = self
+            .request(Method::PATCH, location, Some(token))
+            .header("Content-Type", "application/octet-stream")
+            .body(bytes.to_vec());
+        if let Some(range) = content_range {
+            req = req.header("Content-Range", range);
+        }
+        self.send(req).await
+    }
+
+    /// `PUT location?digest=` with a last chunk (maybe empty).
+    pub async fn finish_upload(
+        &self,
+        location: &str,
+        token: &str,
+        digest: &str,
+        bytes: &[u8],
+    ) -> Response {
+        let req = self
+            .request(Method::PUT, location, Some(token))
+            .query(&[("digest", digest)])
+            .header("Content-Type", "application/octet-stream")
+            .body(bytes.to_vec());
+        self.send(req).await
+    }
+
+    /// The status of `HEAD /v2/<repo>/blobs/<digest>`.
+    pub async fn blob_status(&self, repo: &str, digest: &str, token: Option<&str>) -> StatusCode {
+        self.head(&format!("/v2/{repo}/blobs/{digest}"), token)
+            .await
+            .status()
+    }
+}
+
+/// An upload's `Range` header without a `bytes=` prefix (`0-99`).
+pub fn upload_range(resp: &Response) -> String {
+    header(resp, "Range")
+        .trim_start_matches("bytes=")
+        .to_string()
+}

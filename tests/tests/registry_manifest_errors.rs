@@ -1,0 +1,184 @@
+//! Manifests refused: malformed or invalid (MANIFEST_INVALID), naming content the repository
+//! lacks (MANIFEST_BLOB_UNKNOWN), over the 4 MiB limit; none of them leaves anything behind.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use berth_tests::content::{index, Content, Image, OCI_INDEX, OCI_MANIFEST};
+use berth_tests::env::TestEnv;
+use berth_tests::registry::expect_error;
+use reqwest::StatusCode;
+use serde_json::json;
+
+async fn admin(env: &TestEnv, repo: &str) -> String {
+    env.admin_token(&[repo]).await
+}
+
+#[tokio::test]
+async fn invalid_manifests_are_refused_and_store_nothing() {
+    let env = TestEnv::standard().await;
+    let registry = env.registry();
+    let token = admin(&env, "team/app").await;
+    let image = Image::random(1);
+    registry
+        .push_image("team/app", "base", &image, Some(&token))
+        .await;
+    let config = image.config.descriptor();
+    let layer = image.layers[0].descriptor();
+
+    let invalid = [
+        (
+            "malformed",
+            Content::new(b"{\"schemaVersion\": 2, ".to_vec(), OCI_MANIFEST),
+        ),
+        (
+            "not an object",
+            Content::new(b"[1, 2, 3]".to_vec(), OCI_MANIFEST),
+        ),
+        (
+            "no config",
+            Content::json(
+                &json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "layers": [layer]}),
+                OCI_MANIFEST,
+            ),
+        ),
+        (
+            "schemaVersion 1",
+            Content::json(
+                &json!({"schemaVersion": 1, "mediaType": OCI_MANIFEST, "config": config, "layers": [layer]}),
+                OCI_MANIFEST,
+            ),
+        ),
+        (
+            "bad digest in a descriptor",
+            Content::json(
+                &json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config,
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": "sha256:nothex", "size": 1}]}),
+                OCI_MANIFEST,
+            ),
+        ),
+        (
+            "declared type differs from the body",
+            Content::new(image.manifest.bytes.clone(), OCI_INDEX),
+        ),
+        (
+            "unknown media type",
+            Content::new(image.manifest.bytes.clone(), "application/x-not-a-manifest"),
+        ),
+    ];
+    for (what, manifest) in invalid {
+        let resp = registry
+            .put_manifest("team/app", "bad", &manifest, Some(&token))
+            .await;
+        assert!(resp.status().is_client_error(), "{what}: {}", resp.status());
+        expect_error(resp, StatusCode::BAD_REQUEST, "MANIFEST_INVALID").await;
+        let resp = registry
+            .get("/v2/team/app/manifests/bad", Some(&token))
+            .await;
+        expect_error(resp, StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN").await;
+    }
+}
+
+#[tokio::test]
+async fn manifests_naming_missing_content_are_manifest_blob_unknown() {
+    let env = TestEnv::standard().await;
+    let registry = env.registry();
+    let token = env
+        .token(
+            "admin",
+            &[
+                "repository:team/app:pull,push",
+                "repository:team/other:pull,push",
+            ],
+        )
+        .await;
+    let image = Image::random(2);
+    // The config and the first layer only: the second layer is missing.
+    registry
+        .push_blob("team/app", &image.config, Some(&token))
+        .await;
+    registry
+        .push_blob("team/app", &image.layers[0], Some(&token))
+        .await;
+    let resp = registry
+        .put_manifest("team/app", "v1", &image.manifest, Some(&token))
+        .await;
+    expect_error(resp, StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN").await;
+
+    // Present in another repository is not present in this one.
+    registry
+        .push_blob("team/other", &image.layers[1], Some(&token))
+        .await;
+    let resp = registry
+        .put_manifest("team/app", "v1", &image.manifest, Some(&token))
+        .await;
+    expect_error(resp, StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN").await;
+    expect_error(
+        registry
+            .get("/v2/team/app/manifests/v1", Some(&token))
+            .await,
+        StatusCode::NOT_FOUND,
+        "MANIFEST_UNKNOWN",
+    )
+    .await;
+
+    // An index whose child manifest was never pushed.
+    let child = Image::random(1);
+    let list = index(OCI_INDEX, &[("amd64", &child)]);
+    let resp = registry
+        .put_manifest("team/app", "list", &list, Some(&token))
+        .await;
+    expect_error(resp, StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN").await;
+    expect_error(
+        registry
+            .get("/v2/team/app/manifests/list", Some(&token))
+            .await,
+        StatusCode::NOT_FOUND,
+        "MANIFEST_UNKNOWN",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn oversize_manifest_is_refused() {
+    let env = TestEnv::standard().await;
+    let registry = env.registry();
+    let token = admin(&env, "team/app").await;
+    let image = Image::random(1);
+    registry
+        .push_image("team/app", "base", &image, Some(&token))
+        .await;
+    let mut body: serde_json::Value = serde_json::from_slice(&image.manifest.bytes).unwrap();
+    body["annotations"] = json!({"padding": "x".repeat(4 * 1024 * 1024)});
+    let big = Content::json(&body, OCI_MANIFEST);
+    assert!(big.bytes.len() > 4 * 1024 * 1024);
+    let resp = registry
+        .put_manifest("team/app", "big", &big, Some(&token))
+        .await;
+    let status = resp.status();
+    assert!(
+        status == StatusCode::PAYLOAD_TOO_LARGE || status == StatusCode::BAD_REQUEST,
+        "oversize: {status}"
+    );
+    let text = resp.text().await.unwrap();
+    let error: serde_json::Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("oversize: not the spec's JSON ({e}): {text}"));
+    let code = error["errors"][0]["code"].as_str().unwrap_or_default();
+    assert!(
+        ["MANIFEST_INVALID", "SIZE_INVALID"].contains(&code),
+        "oversize: {text}"
+    );
+    expect_error(
+        registry
+            .get("/v2/team/app/manifests/big", Some(&token))
+            .await,
+        StatusCode::NOT_FOUND,
+        "MANIFEST_UNKNOWN",
+    )
+    .await;
+    let resp = registry
+        .head(
+            &format!("/v2/team/app/manifests/{}", big.digest),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+}
