@@ -188,7 +188,9 @@ impl Registry {
             *guard = Some(before);
             return Err(err);
         }
-        let size = before.size + result.unwrap_or(0);
+        let written = result.unwrap_or(0);
+        metrics::counter!("registry_bytes_received_total").increment(written);
+        let size = before.size + written;
         *guard = Some(HashState { hasher, size });
         Ok(UploadProgress { uuid, size })
     }
