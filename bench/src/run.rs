@@ -1,0 +1,187 @@
+//! One benchmark run: the machine's limits, the servers, every workload on both registries, the
+//! memory of both registry processes, and the table.
+
+use std::time::{Duration, Instant};
+
+use crate::args::{Plan, Workload};
+use crate::daemon::Memory;
+use crate::error::BenchError;
+use crate::limits;
+use crate::load::Bounds;
+use crate::stack::{Programs, Stack};
+use crate::table::{mib, render, Figure, Row};
+use crate::workloads::{self, blobs, images, scaling, tokens, Env, Limits, Pair};
+
+/// Connections driving the hello server (as many as the manifest GET workload).
+const HELLO_CONNECTIONS: usize = 32;
+/// How long the registries sit idle before their idle memory is read.
+const SETTLE: Duration = Duration::from_secs(1);
+
+/// Runs the plan and returns the report (machine, table, notes).
+///
+/// # Errors
+/// The servers could not be started or a workload could not be set up.
+pub async fn run(plan: &Plan) -> Result<String, BenchError> {
+    let begun = Instant::now();
+    progress("measuring the machine's limits");
+    let limits = measure_limits(plan).await?;
+
+    progress("starting authd, registryd and registry:2");
+    let programs = Programs {
+        bin_dir: plan.bin_dir.clone(),
+        registry2: plan.registry2.clone(),
+    };
+    let stack = Stack::start(&programs).await?;
+    tokio::time::sleep(SETTLE).await;
+    let idle = Pair {
+        berth: stack.berth.memory()?,
+        registry2: stack.registry2.memory()?,
+    };
+    let authd_idle = stack.authd.memory()?;
+
+    let env = Env {
+        plan,
+        login: stack.login.clone(),
+        registries: Pair {
+            berth: stack.berth.addr,
+            registry2: stack.registry2.addr,
+        },
+        limits,
+        base: workloads::base_image(),
+    };
+    env.seed().await?;
+    let mut rows = Vec::new();
+    if plan.runs(Workload::Monolithic) || plan.runs(Workload::Chunked) || plan.runs(Workload::Pull)
+    {
+        progress("making the large blobs");
+        let blobs = blobs::Blobs::new(&env);
+        if plan.runs(Workload::Monolithic) || plan.runs(Workload::Pull) {
+            progress("monolithic push");
+            rows.push(blobs::push(&env, &blobs, false).await?);
+        }
+        if plan.runs(Workload::Chunked) {
+            progress("chunked push");
+            rows.push(blobs::push(&env, &blobs, true).await?);
+        }
+        if plan.runs(Workload::Pull) {
+            progress("pull");
+            rows.push(blobs::pull(&env, &blobs).await?);
+        }
+    }
+    if plan.runs(Workload::Tiny) {
+        progress("tiny images");
+        rows.push(images::tiny(&env).await?);
+    }
+    if plan.runs(Workload::Manifest) {
+        progress("manifest GET");
+        rows.push(images::manifest_get(&env).await?);
+    }
+    if plan.runs(Workload::Retag) {
+        progress("tag PUT");
+        rows.push(images::retag(&env).await?);
+    }
+    if plan.runs(Workload::Token) {
+        progress("token endpoint");
+        rows.push(tokens::token_endpoint(&env).await?);
+    }
+    if plan.runs(Workload::Tags) {
+        progress("tags list (filling)");
+        rows.extend(scaling::tags(&env).await?);
+    }
+    if plan.runs(Workload::Catalog) {
+        progress("catalog (filling)");
+        rows.extend(scaling::catalog(&env).await?);
+    }
+    let end = Pair {
+        berth: stack.berth.memory()?,
+        registry2: stack.registry2.memory()?,
+    };
+    let mut memory = memory_row(&idle, &end);
+    memory.note = format!(
+        "authd (not compared): {} / {}",
+        mib(authd_idle.rss),
+        mib(stack.authd.memory()?.peak)
+    );
+    rows.push(memory);
+    drop(stack);
+
+    let mut report = machine_description();
+    report.push_str(&format!(
+        "Limits: SHA-256 {} on one core, loopback {}, hello server {} ({HELLO_CONNECTIONS} connections). Run took {:.0} s{}.\n\n",
+        Figure::throughput(limits.sha256).text,
+        Figure::throughput(limits.loopback).text,
+        Figure::rate(limits.hello, "req/s").text,
+        begun.elapsed().as_secs_f64(),
+        if plan.quick { " (--quick)" } else { "" },
+    ));
+    report.push_str(&render(&rows));
+    Ok(report)
+}
+
+async fn measure_limits(plan: &Plan) -> Result<Limits, BenchError> {
+    let time = plan.limit_time;
+    let sha256 = tokio::task::spawn_blocking(move || limits::sha256_throughput(time))
+        .await
+        .map_err(|e| BenchError::protocol("SHA-256 measurement", e.to_string()))?;
+    let loopback = limits::loopback_throughput(time).await?;
+    let hello = limits::hello_rate(
+        HELLO_CONNECTIONS,
+        Bounds {
+            duration: time,
+            max_ops: 10_000_000,
+        },
+    )
+    .await?;
+    Ok(Limits {
+        sha256,
+        loopback,
+        hello: hello.rate(),
+    })
+}
+
+fn memory_row(idle: &Pair<Memory>, end: &Pair<Memory>) -> Row {
+    let figure = |idle: &Memory, end: &Memory| {
+        Figure::text(
+            end.peak as f64,
+            format!("{} / {}", mib(idle.rss), mib(end.peak)),
+        )
+    };
+    let met = idle.berth.rss <= 15 << 20 && end.berth.peak <= end.registry2.peak;
+    Row {
+        workload: "resident memory idle / peak (VmRSS after start / VmHWM at the end)".into(),
+        berth: Some(figure(&idle.berth, &end.berth)),
+        registry2: Some(figure(&idle.registry2, &end.registry2)),
+        limit: None,
+        target: format!("≤ 15 MiB / ≤ registry:2's ({})", mib(end.registry2.peak)),
+        met: Some(met),
+        note: String::new(),
+    }
+}
+
+/// CPU model, cores, memory and kernel, from `/proc`.
+fn machine_description() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let mem_gib = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kib| kib / (1u64 << 20) as f64);
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!(
+        "Machine: {model}, {cores} cores, {mem_gib:.0} GiB RAM, Linux {}\n",
+        kernel.trim()
+    )
+}
+
+fn progress(step: &str) {
+    eprintln!("[berth-bench] {step}");
+}

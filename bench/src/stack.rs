@@ -1,0 +1,179 @@
+//! The servers under test, each on a free loopback port in one temporary folder: authd (keys
+//! from `authd gen-cert`, one user allowed everything), Berth's registryd and distribution's
+//! registry:2, both trusting authd's token certificate, each with a fresh data folder.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::json;
+
+use crate::client::Login;
+use crate::daemon::{free_addr, Daemon};
+use crate::error::BenchError;
+
+/// `auth.token.service` of both registries and the `service` of every token request.
+const SERVICE: &str = "registry";
+/// `iss` of authd's tokens.
+const ISSUER: &str = "berth-auth";
+/// The one account of the benchmark's auth.yaml.
+const USER: &str = "bench";
+const PASSWORD: &str = "bench-pass";
+/// bcrypt cost of that account's hash (docker_auth's usual).
+const BCRYPT_COST: u32 = 10;
+
+/// Where the programs are.
+#[derive(Clone, Debug)]
+pub struct Programs {
+    /// Folder holding `authd` and `registryd`.
+    pub bin_dir: PathBuf,
+    /// distribution's registry (`docker-registry`).
+    pub registry2: PathBuf,
+}
+
+/// The running servers; dropping it stops them (the temporary folder goes with it).
+pub struct Stack {
+    pub authd: Daemon,
+    pub berth: Daemon,
+    pub registry2: Daemon,
+    pub login: Login,
+    /// Kept last so the folder outlives the daemons using it.
+    _dir: tempfile::TempDir,
+}
+
+impl Stack {
+    /// Writes the configurations and starts authd, then both registries.
+    ///
+    /// # Errors
+    /// A file could not be written or a server did not come up.
+    pub async fn start(programs: &Programs) -> Result<Stack, BenchError> {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-bench.")
+            .tempdir()
+            .map_err(BenchError::io("create a temporary folder"))?;
+        let root = dir.path();
+        let certs = root.join("certs");
+        gen_cert(&programs.bin_dir.join("authd"), &certs)?;
+
+        let authd_addr = free_addr()?;
+        let auth_yaml = root.join("auth.yaml");
+        write_yaml(&auth_yaml, &auth_config(authd_addr)?)?;
+        let mut cmd = Command::new(programs.bin_dir.join("authd"));
+        cmd.arg("--config").arg(&auth_yaml);
+        let mut authd = Daemon::spawn("authd", cmd, authd_addr, &root.join("authd.log"))?;
+        authd.wait_ready("/healthz", |s| s.is_success()).await?;
+
+        let realm = format!("http://{authd_addr}/auth");
+        let bundle = certs.join("token.crt");
+        let token_auth = json!({"token": {
+            "realm": realm, "service": SERVICE, "issuer": ISSUER, "rootcertbundle": bundle,
+        }});
+
+        let berth_addr = free_addr()?;
+        let registry_yaml = root.join("registry.yaml");
+        let berth_config = json!({
+            "http": {"addr": berth_addr.to_string()},
+            "storage": {"filesystem": {"rootdirectory": root.join("berth-data")}, "delete": {"enabled": true}},
+            "auth": token_auth,
+        });
+        write_yaml(&registry_yaml, &berth_config)?;
+        let mut cmd = Command::new(programs.bin_dir.join("registryd"));
+        cmd.arg("--config").arg(&registry_yaml);
+        let mut berth = Daemon::spawn("registryd", cmd, berth_addr, &root.join("registryd.log"))?;
+        berth.wait_ready("/healthz", |s| s.is_success()).await?;
+
+        let reg2_addr = free_addr()?;
+        let reg2_yaml = root.join("registry2.yml");
+        write_yaml(
+            &reg2_yaml,
+            &registry2_config(reg2_addr, &root.join("registry2-data"), &token_auth),
+        )?;
+        let mut cmd = Command::new(&programs.registry2);
+        cmd.arg("serve").arg(&reg2_yaml);
+        let mut registry2 =
+            Daemon::spawn("registry:2", cmd, reg2_addr, &root.join("registry2.log"))?;
+        registry2
+            .wait_ready("/v2/", |s| s == http::StatusCode::UNAUTHORIZED)
+            .await?;
+
+        let login = Login {
+            authd: authd_addr,
+            service: SERVICE.into(),
+            user: USER.into(),
+            password: PASSWORD.into(),
+        };
+        Ok(Stack {
+            authd,
+            berth,
+            registry2,
+            login,
+            _dir: dir,
+        })
+    }
+}
+
+/// `authd gen-cert --out DIR`: token key + certificate (and TLS files, unused here).
+fn gen_cert(authd: &Path, out: &Path) -> Result<(), BenchError> {
+    let status = Command::new(authd)
+        .arg("gen-cert")
+        .arg("--out")
+        .arg(out)
+        .status()
+        .map_err(BenchError::io(format!("run {} gen-cert", authd.display())))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(BenchError::protocol(
+            "authd gen-cert",
+            format!("exited with {status}"),
+        ))
+    }
+}
+
+/// authd's auth.yaml: one user who may do everything, the catalog included.
+fn auth_config(addr: SocketAddr) -> Result<serde_json::Value, BenchError> {
+    let hash = bcrypt::hash(PASSWORD, BCRYPT_COST).map_err(|e| BenchError::Config {
+        what: "auth.yaml".into(),
+        detail: e.to_string(),
+    })?;
+    Ok(json!({
+        "server": {"addr": addr.to_string()},
+        "token": {
+            "issuer": ISSUER,
+            "expiration": 3600,
+            "certificate": "certs/token.crt",
+            "key": "certs/token.key",
+        },
+        "users": {USER: {"password": hash}},
+        "acl": [{
+            "match": {"account": USER},
+            "actions": ["*"],
+            "comment": "the benchmark's user may do everything, the catalog included",
+        }],
+    }))
+}
+
+/// registry:2's configuration: Debian's defaults (in-memory blob descriptor cache) on a
+/// filesystem folder of its own, with deletes on and token auth against authd.
+fn registry2_config(addr: SocketAddr, data: &Path, auth: &serde_json::Value) -> serde_json::Value {
+    json!({
+        "version": 0.1,
+        "log": {"level": "info"},
+        "storage": {
+            "cache": {"blobdescriptor": "inmemory"},
+            "filesystem": {"rootdirectory": data},
+            "delete": {"enabled": true},
+        },
+        "http": {"addr": addr.to_string()},
+        "auth": auth,
+    })
+}
+
+fn write_yaml(path: &Path, value: &serde_json::Value) -> Result<(), BenchError> {
+    let what = path.display().to_string();
+    let text = serde_yaml::to_string(value).map_err(|e| BenchError::Config {
+        what: what.clone(),
+        detail: e.to_string(),
+    })?;
+    std::fs::write(path, text).map_err(BenchError::io(format!("write {what}")))
+}
