@@ -106,8 +106,11 @@ pub fn load(path: &Path) -> Result<Config, Error> {
     let tls = match (&raw.server.certificate, &raw.server.key) {
         (Some(c), Some(k)) => {
             let (c, k) = (resolve(c), resolve(k));
-            let certified = certified_key(&read(&c)?, &read(&k)?)
-                .map_err(|e| bad(format!("server.certificate/key: {e}")))?;
+            let certified = certified_key(
+                &read(path, "server.certificate", &c)?,
+                &read(path, "server.key", &k)?,
+            )
+            .map_err(|e| bad(format!("server.certificate/key: {e}")))?;
             files.extend([c, k]);
             Some(Arc::new(certified))
         }
@@ -130,7 +133,10 @@ pub fn load(path: &Path) -> Result<Config, Error> {
             ))
         }
     };
-    let (cert_pem, key_pem) = (read(&cert)?, read(&key)?);
+    let (cert_pem, key_pem) = (
+        read(path, "token.certificate", &cert)?,
+        read(path, "token.key", &key)?,
+    );
     let kid = if raw.token.disable_legacy_key_id {
         KidStyle::Thumbprint
     } else {
@@ -164,7 +170,12 @@ pub fn load(path: &Path) -> Result<Config, Error> {
     let htpasswd = match &raw.htpasswd {
         Some(h) => {
             let p = resolve(&h.path);
-            let entries = read_htpasswd(&p)?;
+            let entries = read_htpasswd(&p).map_err(|e| match e {
+                Error::Io { path: file, source } => {
+                    bad(format!("htpasswd.path: {}: {source}", file.display()))
+                }
+                other => other,
+            })?;
             files.push(p);
             entries
         }
@@ -228,8 +239,10 @@ fn certified_key(cert_pem: &[u8], key_pem: &[u8]) -> Result<CertifiedKey, String
     Ok(certified)
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, Error> {
-    std::fs::read(path).map_err(|e| Error::io(path, e))
+/// Reads a file named by `key` of the config file `config`.
+fn read(config: &Path, key: &str, file: &Path) -> Result<Vec<u8>, Error> {
+    std::fs::read(file)
+        .map_err(|e| Error::config(config, format!("{key}: {}: {e}", file.display())))
 }
 
 #[cfg(test)]

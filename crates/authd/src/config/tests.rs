@@ -1,1 +1,130 @@
+//! Loading auth.yaml: docker_auth's forms accepted, relative paths, and every refusal naming
+//! the file, the line (when the parser knows it) and the reason.
 
+use std::path::Path;
+
+use super::load;
+use crate::certs::{generate, CertRequest};
+
+fn dir_with_certs() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let req = CertRequest {
+        out: dir.path().join("certs"),
+        dns: vec![],
+        ips: vec![],
+        force: false,
+    };
+    generate(&req).unwrap_or_else(|e| panic!("{e}"));
+    dir
+}
+
+const GOOD: &str = r#"
+server:
+  addr: ":5001"
+token:
+  issuer: berth-auth
+  expiration: 900
+  certificate: certs/token.crt
+  key: certs/token.key
+users:
+  "": {}
+acl:
+  - match: {account: ""}
+    actions: [pull]
+    comment: anonymous pulls
+"#;
+
+fn load_text(dir: &Path, text: &str) -> Result<super::Config, String> {
+    let path = dir.join("auth.yaml");
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+    load(&path).map_err(|e| e.to_string())
+}
+
+#[test]
+fn reads_a_docker_auth_style_file_with_relative_paths() {
+    let dir = dir_with_certs();
+    let config = load_text(dir.path(), GOOD).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.addr.to_string(), "0.0.0.0:5001");
+    assert_eq!(config.token.ttl.as_secs(), 900);
+    assert!(config.tls.is_none() && config.real_ip.is_none() && config.token.services.is_none());
+    assert_eq!(
+        config.files.len(),
+        3,
+        "auth.yaml, token.crt, token.key are watched"
+    );
+    assert_eq!(config.throttle, super::raw::RawThrottle::default());
+}
+
+#[test]
+fn token_key_falls_back_to_the_server_certificate() {
+    let dir = dir_with_certs();
+    let text = GOOD
+        .replace(
+            "  certificate: certs/token.crt\n  key: certs/token.key\n",
+            "",
+        )
+        .replace(
+            "  addr: \":5001\"\n",
+            "  addr: \"127.0.0.1:5001\"\n  certificate: certs/token.crt\n  key: certs/token.key\n",
+        );
+    let config = load_text(dir.path(), &text).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        config.tls.is_some(),
+        "the RSA token pair also serves TLS here"
+    );
+}
+
+#[test]
+fn refuses_bad_files_with_file_line_and_reason() {
+    let dir = dir_with_certs();
+    let table: &[(&str, &str, &[&str])] = &[
+        ("  addr: \":5001\"", "  addr: \"nowhere\"", &["server", "not an address:port", "line 3"]),
+        ("  expiration: 900", "  expiration: soon", &["token.expiration", "invalid type", "line"]),
+        ("  expiration: 900", "  expiration: 0", &["token.expiration: must be a positive"]),
+        ("  issuer: berth-auth", "  issuer: \"\"", &["token.issuer"]),
+        ("  issuer: berth-auth", "  issuer: berth-auth\n  services: []", &["token.services"]),
+        ("  issuer: berth-auth", "  issuer: berth-auth\n  realm: x", &["unknown field `realm`", "line"]),
+        ("users:", "google_auth: {}\nusers:", &["unknown field `google_auth`", "line"]),
+        ("  \"\": {}", "  \"\": {}\n  eve: {labels: {}}", &["password is required"]),
+        ("  \"\": {}", "  \"\": {}\n  eve: {password: \"{SHA}abc\"}", &["users.eve", "not a bcrypt hash", "line 11"]),
+        ("  key: certs/token.key", "  key: certs/missing.key", &["certs/missing.key"]),
+        ("  key: certs/token.key", "  key: certs/server.key", &["certs/server.key", "private key"]),
+        ("  addr: \":5001\"", "  addr: \":5001\"\n  trusted_proxies: [10.0.0.0/8]", &["needs server.real_ip_header"]),
+        ("  addr: \":5001\"", "  addr: \":5001\"\n  real_ip_header: X-Forwarded-For\n  trusted_proxies: [10.0.0.0/99]", &["not a CIDR", "line"]),
+        ("    actions: [pull]", "    actions: [pull]\n  - match: {name: \"/[/\"}\n    actions: []", &["acl[1].match", "invalid regex", "line 14"]),
+        ("users:", "htpasswd: {path: nothere}\nusers:", &["nothere"]),
+        ("users:", "throttle: {window: 10, burst: 3}\nusers:", &["unknown field `burst`"]),
+    ];
+    for (from, to, wants) in table {
+        let text = GOOD.replace(from, to);
+        assert_ne!(text, GOOD, "{to}");
+        match load_text(dir.path(), &text) {
+            Ok(_) => panic!("accepted: {to}"),
+            Err(e) => {
+                assert!(e.contains("auth.yaml") || e.contains("certs/"), "{e}");
+                for want in *wants {
+                    assert!(e.contains(want), "{to}: {e} lacks {want}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn reads_htpasswd_users_relative_to_the_config() {
+    let dir = dir_with_certs();
+    let hash = crate::authn::hash_password("pw", 4).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.path().join("users.htpasswd"), format!("carol:{hash}\n"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let text = GOOD.replace("users:", "htpasswd: {path: users.htpasswd}\nusers:");
+    let config = load_text(dir.path(), &text).unwrap_or_else(|e| panic!("{e}"));
+    assert!(config.users.get("carol").is_some());
+    assert_eq!(config.files.len(), 4);
+    std::fs::write(dir.path().join("users.htpasswd"), "carol:$apr1$abc$def\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let err = load_text(dir.path(), &text).err().unwrap_or_default();
+    assert!(
+        err.contains("users.htpasswd") && err.contains("line 1") && err.contains("bcrypt"),
+        "{err}"
+    );
+}

@@ -1,0 +1,159 @@
+//! Every bad input at /auth gets its stated status and a JSON error, and issues nothing.
+
+use crate::harness::{yaml, Authd, Creds, Pairs, SERVICE, STANDARD_ACL};
+
+#[tokio::test]
+async fn each_bad_request_gets_its_answer() {
+    let authd = Authd::start(&yaml(STANDARD_ACL, "")).await;
+    let alice = Some(("alice", "alice-pass"));
+    let long = "repository:a:pull ".repeat(600);
+    let table: &[(&str, Creds, Pairs, u16, &str)] = &[
+        (
+            "malformed scope",
+            alice,
+            vec![("service", SERVICE), ("scope", "repository:nope")],
+            400,
+            "INVALID_REQUEST",
+        ),
+        (
+            "bad action",
+            alice,
+            vec![("service", SERVICE), ("scope", "repository:a:PULL")],
+            400,
+            "INVALID_REQUEST",
+        ),
+        (
+            "unknown service",
+            alice,
+            vec![("service", "elsewhere")],
+            400,
+            "INVALID_REQUEST",
+        ),
+        ("missing service", alice, vec![], 400, "INVALID_REQUEST"),
+        (
+            "oversize query",
+            alice,
+            vec![("service", SERVICE), ("scope", long.as_str())],
+            414,
+            "INVALID_REQUEST",
+        ),
+        (
+            "wrong password",
+            Some(("alice", "bob-pass")),
+            vec![("service", SERVICE)],
+            401,
+            "UNAUTHORIZED",
+        ),
+        (
+            "unknown user",
+            Some(("mallory", "alice-pass")),
+            vec![("service", SERVICE)],
+            401,
+            "UNAUTHORIZED",
+        ),
+        (
+            "empty user name",
+            Some(("", "x")),
+            vec![("service", SERVICE)],
+            401,
+            "UNAUTHORIZED",
+        ),
+        (
+            "account mismatch",
+            alice,
+            vec![("service", SERVICE), ("account", "admin")],
+            400,
+            "INVALID_REQUEST",
+        ),
+    ];
+    for (what, creds, query, status, code) in table {
+        let (got, body, headers) = authd.get(*creds, query).await;
+        assert_eq!(got, *status, "{what}: {body}");
+        assert_eq!(body["errors"][0]["code"], *code, "{what}: {body}");
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{what}"
+        );
+        assert!(body.get("token").is_none(), "{what}");
+        assert_eq!(
+            *status == 401,
+            headers.contains_key("www-authenticate"),
+            "{what}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn broken_authorization_headers_are_400() {
+    let authd = Authd::start(&yaml(STANDARD_ACL, "")).await;
+    for header in [
+        "Basic !!!notbase64",
+        "Basic YWxpY2U=",
+        "Bearer abc.def.ghi",
+        "Basic",
+        "Basic /w==",
+    ] {
+        let req = reqwest::Client::new()
+            .get(authd.auth_url())
+            .header("Authorization", header)
+            .query(&[("service", SERVICE)]);
+        let (status, body, _) = crate::harness::respond(req).await;
+        assert_eq!(status, 400, "{header}: {body}");
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("Authorization")),
+            "{header}: {body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn repeated_failures_lock_the_account_even_for_the_right_password() {
+    let throttle = "throttle: {window: 600, account_failures: 3, ip_failures: 0, lockout: 600}";
+    let authd = Authd::start(&yaml(STANDARD_ACL, throttle)).await;
+    for _ in 0..3 {
+        let (status, _, _) = authd
+            .get(Some(("alice", "guess")), &[("service", SERVICE)])
+            .await;
+        assert_eq!(status, 401);
+    }
+    let (status, body, headers) = authd
+        .get(Some(("alice", "alice-pass")), &[("service", SERVICE)])
+        .await;
+    assert_eq!(status, 429, "{body}");
+    let retry: u64 = headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok()?.parse().ok())
+        .unwrap_or_else(|| panic!("no Retry-After"));
+    assert!((1..=600).contains(&retry));
+    let (status, _, _) = authd
+        .get(Some(("bob", "bob-pass")), &[("service", SERVICE)])
+        .await;
+    assert_eq!(status, 200, "another account is not locked");
+}
+
+#[tokio::test]
+async fn unknown_paths_and_health() {
+    let authd = Authd::start(&yaml(STANDARD_ACL, "")).await;
+    let (status, body, _) =
+        crate::harness::respond(reqwest::Client::new().get(format!("{}/nope", authd.url))).await;
+    assert_eq!(
+        (status, body["errors"][0]["code"].as_str()),
+        (404, Some("NOT_FOUND"))
+    );
+    let health = reqwest::get(format!("{}/healthz", authd.url))
+        .await
+        .map(|r| r.status().as_u16());
+    assert_eq!(health.ok(), Some(200));
+    authd
+        .get(Some(("alice", "alice-pass")), &[("service", SERVICE)])
+        .await;
+    let metrics = reqwest::get(format!("{}/metrics", authd.url))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let text = metrics.text().await.unwrap_or_default();
+    assert!(text.contains("authd_token_requests_total"), "{text}");
+}

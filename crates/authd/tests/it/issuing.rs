@@ -1,0 +1,175 @@
+//! GET /auth as Docker and curl use it: login without scope, pull/push scopes, catalog,
+//! anonymous access, labels, several scopes, and what the token carries.
+
+use crate::harness::{claims, granted, yaml, Authd, Creds, ISSUER, SERVICE, STANDARD_ACL};
+
+#[tokio::test]
+async fn docker_login_gets_an_empty_token_and_a_refresh_token() {
+    let authd = Authd::start(&yaml(STANDARD_ACL, "")).await;
+    let query = [
+        ("account", "alice"),
+        ("client_id", "docker"),
+        ("offline_token", "true"),
+        ("service", SERVICE),
+    ];
+    let (status, body, _) = authd.get(Some(("alice", "alice-pass")), &query).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["token"], body["access_token"]);
+    assert_eq!(body["expires_in"], 300);
+    assert!(
+        body["issued_at"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z') && t.contains('T')),
+        "{body}"
+    );
+    assert!(
+        body["refresh_token"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty()),
+        "{body}"
+    );
+    let c = claims(body["token"].as_str().unwrap_or_default());
+    assert_eq!(
+        (c.iss.as_str(), c.sub.as_str(), c.aud.0.as_slice()),
+        (ISSUER, "alice", &[SERVICE.to_owned()][..])
+    );
+    assert!(c.access.is_empty());
+    assert_eq!(c.exp, c.iat + 300);
+
+    let (_, again, _) = authd
+        .get(Some(("alice", "alice-pass")), &[("service", SERVICE)])
+        .await;
+    assert!(
+        again.get("refresh_token").is_none(),
+        "no offline_token, no refresh token: {again}"
+    );
+    let other = claims(again["token"].as_str().unwrap_or_default());
+    assert_ne!(c.jti, other.jti);
+}
+
+#[tokio::test]
+async fn grants_what_the_acl_allows_per_scope() {
+    let authd = Authd::start(&yaml(STANDARD_ACL, "")).await;
+    let table: &[(Creds, &[&str], &[&str])] = &[
+        (
+            Some(("alice", "alice-pass")),
+            &["repository:alice/app:pull,push"],
+            &["repository:alice/app:pull,push"],
+        ),
+        (
+            Some(("alice", "alice-pass")),
+            &["repository:bob/app:push,pull"],
+            &["repository:bob/app:pull"],
+        ),
+        (
+            Some(("alice", "alice-pass")),
+            &["registry:catalog:*"],
+            &["registry:catalog:*"],
+        ),
+        (
+            Some(("bob", "bob-pass")),
+            &["repository:alice/app:pull,push"],
+            &["repository:alice/app:pull"],
+        ),
+        (
+            Some(("bob", "bob-pass")),
+            &["registry:catalog:*"],
+            &["registry:catalog:"],
+        ),
+        (
+            Some(("admin", "admin-pass")),
+            &["repository:x/y:delete,pull"],
+            &["repository:x/y:delete,pull"],
+        ),
+        (
+            None,
+            &["repository:public/base:pull,push"],
+            &["repository:public/base:pull"],
+        ),
+        (
+            None,
+            &["repository:alice/app:pull"],
+            &["repository:alice/app:"],
+        ),
+        (
+            Some(("alice", "alice-pass")),
+            &[
+                "repository:alice/a:push repository:host:5000/x:pull",
+                "registry:catalog:*",
+            ],
+            &[
+                "repository:alice/a:push",
+                "repository:host:5000/x:pull",
+                "registry:catalog:*",
+            ],
+        ),
+        (
+            Some(("alice", "alice-pass")),
+            &["repository(plugin):alice/p:pull"],
+            &["repository(plugin):alice/p:pull"],
+        ),
+    ];
+    for (creds, scopes, want) in table {
+        let mut query = vec![("service", SERVICE)];
+        query.extend(scopes.iter().map(|s| ("scope", *s)));
+        let (status, body, _) = authd.get(*creds, &query).await;
+        assert_eq!(status, 200, "{creds:?} {scopes:?}: {body}");
+        assert_eq!(granted(&body), *want, "{creds:?} {scopes:?}");
+    }
+}
+
+#[tokio::test]
+async fn anonymous_needs_the_empty_user() {
+    let acl = "  - match: {}\n    actions: [pull]\n";
+    let without = yaml(acl, "").replace("  \"\": {}\n", "");
+    let authd = Authd::start(&without).await;
+    let (status, body, headers) = authd
+        .get(
+            None,
+            &[("service", SERVICE), ("scope", "repository:x:pull")],
+        )
+        .await;
+    assert_eq!(status, 401, "{body}");
+    assert!(headers
+        .get("www-authenticate")
+        .is_some_and(|v| v.to_str().is_ok_and(|s| s.starts_with("Basic "))));
+    let (status, body, _) = authd
+        .get(
+            Some(("bob", "bob-pass")),
+            &[("service", SERVICE), ("scope", "repository:x:pull")],
+        )
+        .await;
+    assert_eq!(
+        (status, granted(&body)),
+        (200, vec!["repository:x:pull".to_owned()])
+    );
+}
+
+#[tokio::test]
+async fn uses_the_forwarded_address_only_from_trusted_proxies() {
+    let acl = "  - match: {ip: 10.0.0.0/8}\n    actions: [pull]\n  - match: {ip: \"fd00::/8\"}\n    actions: [push]\n";
+    let trusting = yaml(acl, "").replace(
+        "  addr: \"127.0.0.1:0\"\n",
+        "  addr: \"127.0.0.1:0\"\n  real_ip_header: X-Forwarded-For\n  real_ip_pos: -1\n  trusted_proxies: [127.0.0.0/8]\n",
+    );
+    let distrusting = trusting.replace("[127.0.0.0/8]", "[192.0.2.0/24]");
+    for (config, forwarded, want) in [
+        (&trusting, "1.2.3.4, 10.9.8.7", "repository:x:pull"),
+        (&trusting, "10.9.8.7, 1.2.3.4", "repository:x:"),
+        (&trusting, "fd00::5", "repository:x:push"),
+        (&distrusting, "10.9.8.7", "repository:x:"),
+    ] {
+        let authd = Authd::start(config).await;
+        let req = reqwest::Client::new()
+            .get(authd.auth_url())
+            .basic_auth("bob", Some("bob-pass"))
+            .header("X-Forwarded-For", forwarded)
+            .query(&[("service", SERVICE), ("scope", "repository:x:pull,push")]);
+        let (status, body, _) = crate::harness::respond(req).await;
+        assert_eq!(
+            (status, granted(&body)),
+            (200, vec![want.to_owned()]),
+            "{forwarded}"
+        );
+    }
+}
