@@ -8,6 +8,7 @@ pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
+pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
@@ -62,20 +63,18 @@ impl Content {
 
     /// An uncompressed tar layer holding one file `name` of `len` random bytes.
     pub fn tar_layer(name: &str, len: usize) -> Content {
-        let data = random_bytes(len);
-        let mut builder = tar::Builder::new(Vec::new());
-        let mut header = tar::Header::new_gnu();
-        header.set_size(data.len() as u64);
-        header.set_mode(0o644);
-        header.set_mtime(0);
-        header.set_cksum();
-        builder
-            .append_data(&mut header, name, data.as_slice())
-            .unwrap_or_else(|e| panic!("cannot build a tar layer: {e}"));
-        let bytes = builder
-            .into_inner()
-            .unwrap_or_else(|e| panic!("cannot finish a tar layer: {e}"));
-        Content::new(bytes, OCI_LAYER)
+        Content::new(tar_bytes(name, len), OCI_LAYER)
+    }
+
+    /// The same layer gzip-compressed, with its diff_id (digest of the uncompressed tar).
+    pub fn tar_gz_layer(name: &str, len: usize) -> (Content, String) {
+        use std::io::Write;
+        let tar = tar_bytes(name, len);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&tar)
+            .unwrap_or_else(|e| panic!("gzip failed: {e}"));
+        let bytes = gz.finish().unwrap_or_else(|e| panic!("gzip failed: {e}"));
+        (Content::new(bytes, OCI_LAYER_GZIP), sha256(&tar))
     }
 
     /// This content's descriptor `{mediaType, digest, size}`.
@@ -89,6 +88,23 @@ impl Content {
     }
 }
 
+/// A tar archive holding one file `name` of `len` random bytes.
+fn tar_bytes(name: &str, len: usize) -> Vec<u8> {
+    let data = random_bytes(len);
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(data.len() as u64);
+    header.set_mode(0o644);
+    header.set_mtime(0);
+    header.set_cksum();
+    builder
+        .append_data(&mut header, name, data.as_slice())
+        .unwrap_or_else(|e| panic!("cannot build a tar layer: {e}"));
+    builder
+        .into_inner()
+        .unwrap_or_else(|e| panic!("cannot finish a tar layer: {e}"))
+}
+
 /// An image: config, layers and the manifest tying them.
 #[derive(Clone, Debug)]
 pub struct Image {
@@ -100,12 +116,48 @@ pub struct Image {
 impl Image {
     /// An OCI image for `os/arch` over the given uncompressed tar layers (diff_ids = digests).
     pub fn oci(arch: &str, layers: Vec<Content>) -> Image {
-        Image::build(arch, layers, OCI_MANIFEST, OCI_CONFIG, OCI_LAYER)
+        let layers = layers
+            .into_iter()
+            .map(|l| {
+                (
+                    l.digest.clone(),
+                    Content {
+                        media_type: OCI_LAYER.into(),
+                        ..l
+                    },
+                )
+            })
+            .collect();
+        Image::build(arch, layers, OCI_MANIFEST, OCI_CONFIG)
+    }
+
+    /// An OCI image for `os/arch` of `count` random gzip-compressed layers (as registries
+    /// usually hold them: clients then copy them without recompressing).
+    pub fn oci_gzip(arch: &str, count: usize) -> Image {
+        let layers = (0..count)
+            .map(|i| {
+                let (layer, diff_id) = Content::tar_gz_layer(&format!("{arch}-{i}"), 4096 + i);
+                (diff_id, layer)
+            })
+            .collect();
+        Image::build(arch, layers, OCI_MANIFEST, OCI_CONFIG)
     }
 
     /// The same in Docker schema2 media types.
     pub fn docker(arch: &str, layers: Vec<Content>) -> Image {
-        Image::build(arch, layers, DOCKER_MANIFEST, DOCKER_CONFIG, DOCKER_LAYER)
+        let layers = layers
+            .into_iter()
+            .map(|l| {
+                (
+                    l.digest.clone(),
+                    Content {
+                        media_type: DOCKER_LAYER.into(),
+                        ..l
+                    },
+                )
+            })
+            .collect();
+        Image::build(arch, layers, DOCKER_MANIFEST, DOCKER_CONFIG)
     }
 
     /// An OCI image of `count` random single-file layers.
@@ -116,21 +168,14 @@ impl Image {
         Image::oci("amd64", layers)
     }
 
+    /// `layers` are (diff_id, blob) pairs.
     fn build(
         arch: &str,
-        layers: Vec<Content>,
+        layers: Vec<(String, Content)>,
         manifest_type: &str,
         config_type: &str,
-        layer_type: &str,
     ) -> Image {
-        let layers: Vec<Content> = layers
-            .into_iter()
-            .map(|l| Content {
-                media_type: layer_type.into(),
-                ..l
-            })
-            .collect();
-        let diff_ids: Vec<&str> = layers.iter().map(|l| l.digest.as_str()).collect();
+        let diff_ids: Vec<&str> = layers.iter().map(|(d, _)| d.as_str()).collect();
         let config = Content::json(
             &json!({
                 "architecture": arch, "os": "linux",
@@ -139,6 +184,7 @@ impl Image {
             }),
             config_type,
         );
+        let layers: Vec<Content> = layers.into_iter().map(|(_, l)| l).collect();
         let manifest = Content::json(
             &json!({
                 "schemaVersion": 2,

@@ -1,0 +1,157 @@
+//! The real Docker daemon against authd + registryd: login (bad and good password), push of a
+//! multi-layer image, pull back by digest, layers shared with a second image not re-uploaded,
+//! a read-only user denied, logout.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use berth_tests::content::{Content, Image};
+use berth_tests::docker::Docker;
+use berth_tests::env::TestEnv;
+use berth_tests::oci_layout::OciLayout;
+use berth_tests::registry::header;
+use berth_tests::skopeo::skopeo_ok;
+
+/// Loads `image` into the Docker daemon as `name:tag` (OCI layout → docker-archive with skopeo →
+/// `docker load`), remembered for cleanup.
+fn load(docker: &Docker, env: &TestEnv, image: &Image, name: &str) -> String {
+    let dir = env
+        .dir
+        .path()
+        .join(format!("layout-{}", image.manifest.hex()));
+    let mut layout = OciLayout::create(&dir);
+    layout.add_image(image);
+    layout.tag(&image.manifest, "v1");
+    let archive = env.dir.path().join(format!("{}.tar", image.manifest.hex()));
+    skopeo_ok(&[
+        "copy",
+        &layout.reference("v1"),
+        &format!("docker-archive:{}:{name}", archive.display()),
+    ]);
+    docker.load(&archive)
+}
+
+/// The digest in `docker push`'s last line (`v1: digest: sha256:… size: N`).
+fn pushed_digest(output: &str) -> String {
+    output
+        .lines()
+        .find_map(|l| l.split("digest: ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no digest in push output:\n{output}"))
+        .to_string()
+}
+
+fn count(output: &str, needle: &str) -> usize {
+    output.lines().filter(|l| l.contains(needle)).count()
+}
+
+#[tokio::test]
+async fn docker_login_push_pull_share_deny_logout() {
+    let docker = Docker::connect();
+    let env = TestEnv::standard().await;
+    let host = env.registry_host();
+
+    let out = docker.login(&host, "alice", "wrong-pass");
+    assert!(
+        !out.success,
+        "login with a wrong password succeeded: {}",
+        out.all()
+    );
+    assert!(
+        out.all().to_lowercase().contains("unauthorized"),
+        "{}",
+        out.all()
+    );
+    assert!(
+        !docker.config_json().contains(&host),
+        "a failed login stored credentials"
+    );
+    let out = docker.login(&host, "alice", "alice-pass");
+    assert!(
+        out.success && out.all().contains("Login Succeeded"),
+        "{}",
+        out.all()
+    );
+    assert!(docker.config_json().contains(&host));
+
+    // Three layers, pushed for real.
+    let shared: Vec<Content> = (0..2)
+        .map(|i| Content::tar_layer(&format!("shared{i}"), 8192 + i))
+        .collect();
+    let first = Image::oci(
+        "amd64",
+        [shared.clone(), vec![Content::tar_layer("first", 4096)]].concat(),
+    );
+    let local = load(&docker, &env, &first, "berth-test/first:v1");
+    let remote = format!("{host}/alice/app:v1");
+    docker.ok(&["tag", &local, &remote]);
+    docker.remember(&remote);
+    let out = docker.ok(&["push", &remote]);
+    assert_eq!(count(&out, "Pushed"), 3, "three layers uploaded:\n{out}");
+    let digest = pushed_digest(&out);
+    let token = env.token("alice", &["repository:alice/app:pull"]).await;
+    let resp = env
+        .registry()
+        .head("/v2/alice/app/manifests/v1", Some(&token))
+        .await;
+    assert_eq!(header(&resp, "Docker-Content-Digest"), digest);
+
+    // Gone locally, pulled back: the same digest.
+    docker.ok(&["rmi", &remote, &local]);
+    assert!(
+        !docker.run(&["image", "inspect", &remote]).success,
+        "image still present locally"
+    );
+    let out = docker.ok(&["pull", &remote]);
+    assert!(
+        out.contains(&format!("Digest: {digest}")),
+        "pull digest differs:\n{out}"
+    );
+    let repo_digest = docker.inspect(&remote, "{{index .RepoDigests 0}}");
+    assert_eq!(repo_digest, format!("{host}/alice/app@{digest}"));
+
+    // A second image sharing two layers: those are mounted or skipped, only the new one is sent.
+    let second = Image::oci(
+        "amd64",
+        [shared, vec![Content::tar_layer("second", 4096)]].concat(),
+    );
+    let local2 = load(&docker, &env, &second, "berth-test/second:v1");
+    let remote2 = format!("{host}/alice/other:v1");
+    docker.ok(&["tag", &local2, &remote2]);
+    docker.remember(&remote2);
+    let out = docker.ok(&["push", &remote2]);
+    let reused = count(&out, "Mounted from") + count(&out, "Layer already exists");
+    assert_eq!(reused, 2, "shared layers re-uploaded:\n{out}");
+    assert_eq!(
+        count(&out, "Pushed"),
+        1,
+        "only the new layer is uploaded:\n{out}"
+    );
+
+    // bob reads but may not push.
+    docker.ok(&["logout", &host]);
+    let out = docker.login(&host, "bob", "bob-pass");
+    assert!(out.success, "{}", out.all());
+    let out = docker.run(&["push", &remote2]);
+    assert!(!out.success, "bob pushed:\n{}", out.all());
+    assert!(
+        out.all().contains("denied"),
+        "Docker's message names the denial:\n{}",
+        out.all()
+    );
+    docker.ok(&["rmi", &remote]);
+    docker.ok(&["pull", &remote]);
+
+    // Logged out: the credentials are gone and alice/ is closed to anonymous users.
+    let out = docker.ok(&["logout", &host]);
+    assert!(out.contains("Removing login credentials"), "{out}");
+    assert!(
+        !docker.config_json().contains(&host),
+        "logout left credentials"
+    );
+    docker.ok(&["rmi", &remote]);
+    let out = docker.run(&["pull", &remote]);
+    assert!(
+        !out.success,
+        "anonymous pull of alice/app succeeded:\n{}",
+        out.all()
+    );
+}
