@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Instant;
 
 use hmac::{Hmac, Mac};
 use rand::RngCore;
@@ -12,6 +13,7 @@ use serde::Deserialize;
 use sha2::Sha256;
 
 use crate::error::Error;
+use crate::metrics::{BCRYPT_CACHE_HITS, BCRYPT_SECONDS};
 
 /// How many recent successful logins are remembered.
 const CACHE_CAPACITY: usize = 10_000;
@@ -165,13 +167,16 @@ impl Users {
             .unwrap_or_else(|| self.decoy.clone());
         let key = self.cache_key(user, password, &hash);
         let ok = if known.is_some() && self.cache.get(&key).is_some() {
-            metrics::counter!("authd_bcrypt_cache_hits_total").increment(1);
+            metrics::counter!(BCRYPT_CACHE_HITS).increment(1);
             true
         } else {
             let candidate = password.clone();
             let stored = hash.0.clone();
             let verified = tokio::task::spawn_blocking(move || {
-                bcrypt::verify(candidate, &stored).unwrap_or(false)
+                let start = Instant::now();
+                let ok = bcrypt::verify(candidate, &stored).unwrap_or(false);
+                metrics::histogram!(BCRYPT_SECONDS).record(start.elapsed().as_secs_f64());
+                ok
             })
             .await
             .map_err(|e| Error::Internal(format!("bcrypt task: {e}")))?;

@@ -60,6 +60,12 @@ pub enum Error {
     /// The query string is longer than allowed.
     #[error("query string longer than {0} bytes")]
     QueryTooLong(usize),
+    /// The form body is larger than allowed.
+    #[error("request body larger than {0} bytes")]
+    BodyTooLarge(usize),
+    /// A method the endpoint does not serve.
+    #[error("method not allowed")]
+    MethodNotAllowed,
     /// A malformed form body or query string.
     #[error("malformed request: {0}")]
     BadRequest(String),
@@ -98,6 +104,8 @@ impl Error {
             | Error::InvalidRefreshToken => StatusCode::BAD_REQUEST,
             Error::QueryTooLong(_) => StatusCode::URI_TOO_LONG,
             Error::NotFound => StatusCode::NOT_FOUND,
+            Error::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Error::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Config { .. }
             | Error::Io { .. }
@@ -116,6 +124,7 @@ impl Error {
             Error::UnsupportedGrant(_) => "UNSUPPORTED",
             Error::InvalidRefreshToken => "DENIED",
             Error::NotFound => "NOT_FOUND",
+            Error::MethodNotAllowed => "UNSUPPORTED",
             e if e.status() == StatusCode::INTERNAL_SERVER_ERROR => "UNKNOWN",
             _ => "INVALID_REQUEST",
         }

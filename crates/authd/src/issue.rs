@@ -10,6 +10,7 @@ use crate::acl::Request;
 use crate::authn::Identity;
 use crate::config::Config;
 use crate::error::Error;
+use crate::metrics::SIGN_SECONDS;
 
 /// One requested scope and what was decided for it.
 #[derive(Debug, Clone)]
@@ -111,11 +112,13 @@ pub fn sign(
         config.token.ttl,
         access,
     );
+    let start = std::time::Instant::now();
     let jwt = config
         .token
         .key
         .sign(&claims)
         .map_err(|e| Error::Internal(format!("signing: {e}")))?;
+    metrics::histogram!(SIGN_SECONDS).record(start.elapsed().as_secs_f64());
     let issued_at =
         time::OffsetDateTime::from_unix_timestamp(i64::try_from(claims.iat).unwrap_or(0))
             .ok()

@@ -183,12 +183,18 @@ pub fn load(path: &Path) -> Result<Config, Error> {
     };
     let users = Users::new(raw.users, htpasswd).map_err(bad)?;
 
+    if raw.server.real_ip_header.is_some() && raw.server.trusted_proxies.is_none() {
+        // docker_auth believes the header from anyone; say so when that is what happens.
+        tracing::warn!(
+            "server.real_ip_header is believed from every peer; set server.trusted_proxies"
+        );
+    }
     let real_ip = match raw.server.real_ip_header {
         Some(h) => Some(RealIp {
+            trusted: raw.server.trusted_proxies,
             header: HeaderName::try_from(h.as_str())
                 .map_err(|_| bad(format!("server.real_ip_header: {h:?} is not a header name")))?,
             pos: raw.server.real_ip_pos,
-            trusted: raw.server.trusted_proxies,
         }),
         None if raw.server.trusted_proxies.is_some() => {
             return Err(bad(

@@ -22,7 +22,12 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// The router, with `app` as state.
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
-        .route("/auth", get(token::get).post(token::post))
+        .route(
+            "/auth",
+            get(token::get)
+                .post(token::post)
+                .fallback(method_not_allowed),
+        )
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(not_found)
@@ -44,4 +49,8 @@ async fn metrics(State(app): State<Arc<App>>) -> String {
 
 async fn not_found() -> Error {
     Error::NotFound
+}
+
+async fn method_not_allowed() -> Error {
+    Error::MethodNotAllowed
 }

@@ -144,6 +144,21 @@ async fn unknown_paths_and_health() {
         (status, body["errors"][0]["code"].as_str()),
         (404, Some("NOT_FOUND"))
     );
+    let put = reqwest::Client::new().put(authd.auth_url());
+    let (status, body, _) = crate::harness::respond(put).await;
+    assert_eq!(
+        (status, body["errors"][0]["code"].as_str()),
+        (405, Some("UNSUPPORTED"))
+    );
+    let big = reqwest::Client::new()
+        .post(authd.auth_url())
+        .body("a".repeat(64 * 1024));
+    let (status, body, _) = crate::harness::respond(big).await;
+    assert_eq!(
+        (status, body["errors"][0]["code"].as_str()),
+        (413, Some("INVALID_REQUEST")),
+        "{body}"
+    );
     let health = reqwest::get(format!("{}/healthz", authd.url))
         .await
         .map(|r| r.status().as_u16());
@@ -155,5 +170,11 @@ async fn unknown_paths_and_health() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let text = metrics.text().await.unwrap_or_default();
-    assert!(text.contains("authd_token_requests_total"), "{text}");
+    for name in [
+        "authd_token_requests_total",
+        "authd_sign_seconds",
+        "authd_bcrypt_seconds",
+    ] {
+        assert!(text.contains(name), "{name} missing from {text}");
+    }
 }
