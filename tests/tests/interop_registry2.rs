@@ -13,6 +13,8 @@ use berth_tests::cli::run;
 use berth_tests::docker::Docker;
 use berth_tests::docker_flows::{assert_denied, forget, import_tiny, retry};
 use berth_tests::reference_registry::ReferenceRegistry;
+use berth_tests::registryd::{RegistryAuth, Registryd};
+use berth_tests::skopeo::skopeo;
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -122,6 +124,18 @@ async fn docker_login_accepts_a_good_password_and_refuses_bad_ones() {
         docker.config_json()
     );
 
+    // authd hands out a refresh token, so Docker keeps that instead of the password (later
+    // pushes and pulls use the refresh_token grant).
+    let config = docker.config_json();
+    assert!(
+        config.contains("identitytoken"),
+        "docker stored no identity token: {config}"
+    );
+    assert!(
+        !config.contains("YWxpY2U6YWxpY2UtcGFzcw"),
+        "docker stored alice's password: {config}"
+    );
+
     // A user whom no rule names still authenticates: login asks for no scope.
     assert!(
         docker.login(&host, "carol", "carol-pass").success,
@@ -227,14 +241,19 @@ async fn curl_fetches_a_catalog_token_that_lists_the_reference_registry() {
     assert_eq!(status, "401", "registry:2 let bob list the catalog");
 }
 
-/// Waits until authd's log shows it refused a reload, so the check after it is meaningful.
+/// Waits until a line of authd's log says it refused a reload, so the check after it is
+/// meaningful (the push below must then still see the old ACL).
 async fn wait_reload_refused(authd: &Authd, before: usize) {
     for _ in 0..50 {
         let log = authd.daemon.log_text();
         let new = log.get(before..).unwrap_or_default().to_lowercase();
-        if new.contains("reload")
-            && (new.contains("error") || new.contains("fail") || new.contains("refus"))
-        {
+        let refused = |line: &&str| {
+            line.contains("reload")
+                && ["error", "not reloaded", "fail", "refus"]
+                    .iter()
+                    .any(|w| line.contains(w))
+        };
+        if new.lines().any(|line| refused(&line)) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -305,4 +324,77 @@ async fn acl_edit_written_in_place_takes_effect_and_a_broken_one_keeps_the_old_a
 #[tokio::test]
 async fn acl_edit_renamed_into_place_takes_effect_and_a_broken_one_keeps_the_old_acl() {
     acl_edit_reaches_the_next_push(Write::Rename).await;
+}
+
+/// `digest: sha256:…` from docker push's last line.
+fn pushed_digest(out: &berth_tests::cli::Output) -> String {
+    out.stdout
+        .split_whitespace()
+        .skip_while(|w| *w != "digest:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("docker push printed no digest:\n{}", out.all()))
+        .to_string()
+}
+
+#[tokio::test]
+async fn migrating_from_registry2_with_skopeo_copy_keeps_the_digest() {
+    let it = Interop::start(AuthSpec::standard()).await;
+    let berth_dir = it.dir.path().join("berth");
+    std::fs::create_dir_all(&berth_dir)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", berth_dir.display()));
+    let auth = RegistryAuth::Token {
+        realm: it.authd.realm(),
+        rootcertbundle: it.dir.path().join("certs/token.crt"),
+    };
+    let berth = Registryd::start(&berth_dir, &auth, true).await;
+    let berth_host = berth.daemon.addr.to_string();
+
+    let old = it.image("alice/app:1");
+    let alice = it.login("alice", "alice-pass");
+    import_tiny(&alice, &old);
+    let pushed = alice.run(&["push", &old]);
+    assert!(
+        pushed.success,
+        "push to registry:2 failed:\n{}",
+        pushed.all()
+    );
+    let digest = pushed_digest(&pushed);
+
+    // The README's migration line (plus plain HTTP on both sides).
+    let new = format!("{berth_host}/alice/app:1");
+    let copied = skopeo(&[
+        "copy",
+        "--all",
+        "--src-creds",
+        "alice:alice-pass",
+        "--dest-creds",
+        "alice:alice-pass",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        &format!("docker://{old}"),
+        &format!("docker://{new}"),
+    ]);
+    assert!(
+        copied.success,
+        "skopeo copy from registry:2 into registryd failed:\n{}",
+        copied.all()
+    );
+
+    let docker = Docker::connect();
+    assert!(
+        docker.login(&berth_host, "bob", "bob-pass").success,
+        "bob's login to registryd failed"
+    );
+    let pulled = docker.run(&["pull", &new]);
+    assert!(
+        pulled.success,
+        "pull of the migrated image failed:\n{}",
+        pulled.all()
+    );
+    docker.remember(&new);
+    let digests = docker.inspect(&new, "{{json .RepoDigests}}");
+    assert!(
+        digests.contains(&format!("{berth_host}/alice/app@{digest}")),
+        "the migrated image's digest changed: pushed {digest}, registryd has {digests}"
+    );
 }

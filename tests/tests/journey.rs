@@ -11,6 +11,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use berth_tests::auth_yaml::{self, Write};
+use berth_tests::authd::gen_cert;
+use berth_tests::bins::binary;
 use berth_tests::cli::run;
 use berth_tests::docker::Docker;
 use berth_tests::docker_flows::{assert_denied, forget, import_tiny, retry};
@@ -261,4 +263,77 @@ fn docker_compose_file_validates() {
         doc["volumes"].get("data").is_some(),
         "no `data` volume declared: {doc:?}"
     );
+}
+
+/// What `authd check` grants for `scope`, as printed: `SCOPE -> [a,b] by …`.
+fn granted(config: &std::path::Path, account: &str, ip: &str, scope: &str) -> String {
+    let mut cmd = Command::new(binary("authd"));
+    cmd.arg("check").arg("--config").arg(config);
+    cmd.args(["--account", account, "--ip", ip, "--scope", scope]);
+    let out = run(cmd, None);
+    assert!(
+        out.success,
+        "authd check {account} {ip} {scope} failed:\n{}",
+        out.all()
+    );
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(&format!("{scope} -> [")))
+        .unwrap_or_else(|| panic!("authd check printed no grant for {scope}:\n{}", out.stdout));
+    let rest = line.split_once("-> [").map_or("", |(_, r)| r);
+    rest.split(']').next().unwrap_or_default().to_string()
+}
+
+#[test]
+fn readme_acl_cookbook_grants_what_it_says() {
+    let block = block_after(
+        &readme(),
+        "<!-- cookbook: checked by tests/tests/journey.rs -->",
+    );
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create a temp dir: {e}"));
+    gen_cert(&dir.path().join("certs"));
+    let config = dir.path().join("auth.yaml");
+    let head =
+        "server:\n  addr: \"127.0.0.1:5001\"\ntoken:\n  issuer: berth-auth\n  expiration: 900\n  \
+                certificate: certs/token.crt\n  key: certs/token.key\n";
+    std::fs::write(&config, format!("{head}{block}\n"))
+        .unwrap_or_else(|e| panic!("cannot write auth.yaml: {e}"));
+    let cases = [
+        (
+            "ci-deploy",
+            "10.20.3.4",
+            "repository:apps/web:push,pull",
+            "pull,push",
+        ),
+        (
+            "ci-deploy",
+            "192.0.2.1",
+            "repository:apps/web:push,pull",
+            "",
+        ),
+        ("ci-deploy", "10.20.3.4", "repository:ci-deploy/x:push", ""),
+        (
+            "carol",
+            "127.0.0.1",
+            "repository:carol/tools:push,pull,delete",
+            "delete,pull,push",
+        ),
+        ("carol", "127.0.0.1", "repository:qa/suite:push", "push"),
+        (
+            "carol",
+            "127.0.0.1",
+            "repository:alice/app:pull,push",
+            "pull",
+        ),
+        ("", "127.0.0.1", "repository:public/base:pull,push", "pull"),
+        ("", "127.0.0.1", "repository:carol/tools:pull", ""),
+    ];
+    for (account, ip, scope, expected) in cases {
+        assert_eq!(
+            granted(&config, account, ip, scope),
+            expected,
+            "cookbook: {account:?} from {ip} asking {scope}"
+        );
+    }
 }
