@@ -55,30 +55,34 @@ pub fn reload(app: &App) -> Result<(), Error> {
     Ok(())
 }
 
-/// Watches for changes and SIGHUP until the task is dropped.
-pub async fn watch(app: Arc<App>) {
-    metrics::gauge!(CONFIG_OK).set(1.0);
+/// Watches for changes and SIGHUP until the returned future is dropped. The SIGHUP handler is
+/// installed before this returns (inside a runtime), so a signal sent once the server is up is
+/// never the default "terminate".
+pub fn watch(app: Arc<App>) -> impl std::future::Future<Output = ()> + Send {
     let mut hangup = hangup_signal();
-    let mut tick = tokio::time::interval(POLL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut seen = current_fingerprint(&app).await;
-    loop {
-        let forced = tokio::select! {
-            _ = tick.tick() => false,
-            Some(()) = recv(&mut hangup) => true,
-        };
-        let now = current_fingerprint(&app).await;
-        if !forced && now == seen {
-            continue;
-        }
-        let worker = app.clone();
-        match tokio::task::spawn_blocking(move || reload(&worker)).await {
-            Ok(Ok(())) => seen = current_fingerprint(&app).await,
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "configuration NOT reloaded; the last good one keeps serving");
-                seen = now;
+    async move {
+        metrics::gauge!(CONFIG_OK).set(1.0);
+        let mut tick = tokio::time::interval(POLL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut seen = current_fingerprint(&app).await;
+        loop {
+            let forced = tokio::select! {
+                _ = tick.tick() => false,
+                Some(()) = recv(&mut hangup) => true,
+            };
+            let now = current_fingerprint(&app).await;
+            if !forced && now == seen {
+                continue;
             }
-            Err(e) => tracing::error!(error = %e, "reload task failed"),
+            let worker = app.clone();
+            match tokio::task::spawn_blocking(move || reload(&worker)).await {
+                Ok(Ok(())) => seen = current_fingerprint(&app).await,
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "configuration NOT reloaded; the last good one keeps serving");
+                    seen = now;
+                }
+                Err(e) => tracing::error!(error = %e, "reload task failed"),
+            }
         }
     }
 }

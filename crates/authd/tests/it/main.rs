@@ -6,6 +6,7 @@ mod harness;
 mod bad_input;
 mod cli;
 mod issuing;
+mod lifecycle;
 mod oauth;
 mod reload;
 mod transport;
