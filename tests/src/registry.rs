@@ -196,3 +196,35 @@ pub fn bearer_params(resp: &Response) -> std::collections::BTreeMap<String, Stri
     }
     params
 }
+
+/// Every error code of the distribution spec.
+pub const SPEC_CODES: &[&str] = &[
+    "BLOB_UNKNOWN",
+    "BLOB_UPLOAD_INVALID",
+    "BLOB_UPLOAD_UNKNOWN",
+    "DIGEST_INVALID",
+    "MANIFEST_BLOB_UNKNOWN",
+    "MANIFEST_INVALID",
+    "MANIFEST_UNKNOWN",
+    "NAME_INVALID",
+    "NAME_UNKNOWN",
+    "SIZE_INVALID",
+    "UNAUTHORIZED",
+    "DENIED",
+    "UNSUPPORTED",
+    "TOOMANYREQUESTS",
+    "RANGE_INVALID",
+];
+
+/// Asserts `resp` (not to a HEAD) is a client error (4xx, never 5xx) carrying the spec's JSON
+/// with one of the spec's codes; returns the status and the code.
+pub async fn expect_client_error(resp: Response, what: &str) -> (StatusCode, String) {
+    let status = resp.status();
+    let text = body_text(resp).await;
+    assert!(status.is_client_error(), "{what}: expected a 4xx, got {status}: {text}");
+    let body: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{what}: {status} body is not the spec's JSON ({e}): {text}"));
+    let code = body["errors"][0]["code"].as_str().unwrap_or_default().to_string();
+    assert!(SPEC_CODES.contains(&code.as_str()), "{what}: {status} with a code outside the spec: {text}");
+    (status, code)
+}
