@@ -7,12 +7,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use hmac::{Hmac, Mac};
 use rand::RngCore;
 use serde::Deserialize;
-use sha2::Sha256;
 
 use crate::error::Error;
+use crate::mac;
 use crate::metrics::{BCRYPT_CACHE_HITS, BCRYPT_SECONDS};
 
 /// How many recent successful logins are remembered.
@@ -200,14 +199,14 @@ impl Users {
     }
 
     fn cache_key(&self, user: &str, password: &str, hash: &BcryptHash) -> [u8; 32] {
-        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.cache_key) else {
-            return [0; 32];
-        };
-        for part in [user, password, hash.as_str()] {
-            mac.update(&(part.len() as u64).to_be_bytes());
-            mac.update(part.as_bytes());
-        }
-        mac.finalize().into_bytes().into()
+        mac::tag(
+            &self.cache_key,
+            &[
+                user.as_bytes(),
+                password.as_bytes(),
+                hash.as_str().as_bytes(),
+            ],
+        )
     }
 }
 

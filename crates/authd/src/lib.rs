@@ -10,7 +10,7 @@
 //! - [`flow`]: one token request end to end, with its log line and metrics.
 //! - [`http`]: routes; [`server`]: plain or TLS serving with graceful shutdown.
 //! - [`reload`]: hot reload on file change or SIGHUP; [`app`]: the shared state.
-//! - [`certs`]: `gen-cert`; [`check`]: `check`; [`metrics`]: the recorder.
+//! - [`certs`]: `gen-cert`; [`check`]: `check`; [`metrics`]: the recorder; [`mac`]: keyed digests.
 //! - [`error`]: the crate's one error type.
 
 pub mod acl;
@@ -23,6 +23,7 @@ pub mod error;
 pub mod flow;
 pub mod http;
 pub mod issue;
+pub mod mac;
 pub mod metrics;
 pub mod refresh;
 pub mod reload;

@@ -4,12 +4,11 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use hmac::{Hmac, Mac};
 use rand::RngCore;
-use sha2::Sha256;
 
 use crate::authn::{Identity, Users};
 use crate::error::Error;
+use crate::mac;
 
 const PREFIX: &str = "brt1";
 
@@ -18,7 +17,14 @@ pub fn mint(secret: &[u8; 32], identity: &Identity) -> Option<String> {
     let hash = identity.password.as_ref()?;
     let mut nonce = [0u8; 16];
     rand::thread_rng().fill_bytes(&mut nonce);
-    let mac = tag(secret, &identity.account, &nonce, hash.as_str())?;
+    let mac = mac::tag(
+        secret,
+        &[
+            identity.account.as_bytes(),
+            &nonce,
+            hash.as_str().as_bytes(),
+        ],
+    );
     Some(format!(
         "{PREFIX}.{}.{}.{}",
         URL_SAFE_NO_PAD.encode(&identity.account),
@@ -48,29 +54,15 @@ pub fn redeem(secret: &[u8; 32], users: &Users, token: &str) -> Result<Identity,
         .password
         .as_ref()
         .ok_or(Error::InvalidRefreshToken)?;
-    let mut check = keyed(secret).ok_or(Error::InvalidRefreshToken)?;
-    feed(&mut check, &account, &nonce, hash.as_str());
-    check
-        .verify_slice(&mac)
-        .map_err(|_| Error::InvalidRefreshToken)?;
-    Ok(identity)
-}
-
-fn keyed(secret: &[u8; 32]) -> Option<Hmac<Sha256>> {
-    Hmac::<Sha256>::new_from_slice(secret).ok()
-}
-
-fn feed(mac: &mut Hmac<Sha256>, account: &str, nonce: &[u8], hash: &str) {
-    for part in [account.as_bytes(), nonce, hash.as_bytes()] {
-        mac.update(&(part.len() as u64).to_be_bytes());
-        mac.update(part);
+    if mac::verify(
+        secret,
+        &[account.as_bytes(), &nonce, hash.as_str().as_bytes()],
+        &mac,
+    ) {
+        Ok(identity)
+    } else {
+        Err(Error::InvalidRefreshToken)
     }
-}
-
-fn tag(secret: &[u8; 32], account: &str, nonce: &[u8], hash: &str) -> Option<Vec<u8>> {
-    let mut mac = keyed(secret)?;
-    feed(&mut mac, account, nonce, hash);
-    Some(mac.finalize().into_bytes().to_vec())
 }
 
 #[cfg(test)]
