@@ -1,14 +1,17 @@
 //! Authentication: the users of `auth.yaml` and of an htpasswd file, bcrypt verification off
 //! the async runtime, and a bounded cache of recent successes so a client asking for a token
-//! per push or pull does not pay a full bcrypt each time.
+//! per push or pull does not pay a full bcrypt each time. [`htpasswd`]: hashes and htpasswd files.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
 use rand::RngCore;
 use serde::Deserialize;
+
+pub mod htpasswd;
+
+pub use htpasswd::{hash_password, read_htpasswd, BcryptHash};
 
 use crate::error::Error;
 use crate::mac;
@@ -16,36 +19,6 @@ use crate::metrics::{BCRYPT_CACHE_HITS, BCRYPT_SECONDS};
 
 /// How many recent successful logins are remembered.
 const CACHE_CAPACITY: usize = 10_000;
-
-/// A bcrypt hash (`$2a$`, `$2b$`, `$2y$`), checked when the configuration is read.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
-pub struct BcryptHash(String);
-
-impl TryFrom<String> for BcryptHash {
-    type Error = String;
-
-    fn try_from(s: String) -> Result<Self, String> {
-        let bcrypt_prefix = ["$2a$", "$2b$", "$2y$", "$2x$"]
-            .iter()
-            .any(|p| s.starts_with(p));
-        if bcrypt_prefix && s.parse::<bcrypt::HashParts>().is_ok() {
-            Ok(BcryptHash(s))
-        } else {
-            Err(
-                "not a bcrypt hash (expected $2y$…; make one with `authd hash-password`)"
-                    .to_owned(),
-            )
-        }
-    }
-}
-
-impl BcryptHash {
-    /// The hash text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
 
 /// One user as written in `auth.yaml`.
 #[derive(Debug, Clone, Deserialize)]
@@ -127,14 +100,20 @@ impl Users {
         }
         let cost = users
             .values()
-            .filter_map(|u| u.password.as_ref()?.0.parse::<bcrypt::HashParts>().ok())
+            .filter_map(|u| {
+                u.password
+                    .as_ref()?
+                    .as_str()
+                    .parse::<bcrypt::HashParts>()
+                    .ok()
+            })
             .map(|p| p.get_cost())
             .max()
             .unwrap_or(bcrypt::DEFAULT_COST);
         let decoy = bcrypt::hash(random_bytes(), cost).map_err(|e| format!("bcrypt: {e}"))?;
         Ok(Users {
             users,
-            decoy: BcryptHash(decoy),
+            decoy: BcryptHash::try_from(decoy)?,
             cache: quick_cache::sync::Cache::new(CACHE_CAPACITY),
             cache_key: random_bytes(),
         })
@@ -170,7 +149,7 @@ impl Users {
             true
         } else {
             let candidate = password.clone();
-            let stored = hash.0.clone();
+            let stored = hash.as_str().to_owned();
             let verified = tokio::task::spawn_blocking(move || {
                 let start = Instant::now();
                 let ok = bcrypt::verify(candidate, &stored).unwrap_or(false);
@@ -224,49 +203,13 @@ fn random_bytes() -> [u8; 32] {
     b
 }
 
-/// A `$2y$` bcrypt hash of `password` (the form htpasswd and docker_auth use).
-///
-/// # Errors
-/// A cost outside 4..=31.
-pub fn hash_password(password: &str, cost: u32) -> Result<String, Error> {
-    bcrypt::hash_with_result(password, cost)
-        .map(|h| h.format_for_version(bcrypt::Version::TwoY))
-        .map_err(|e| Error::BadRequest(format!("bcrypt: {e}")))
-}
-
-/// Reads an htpasswd file; only bcrypt entries are accepted.
-///
-/// # Errors
-/// An unreadable file, a line without `:`, or a non-bcrypt hash (with file and line).
-pub fn read_htpasswd(path: &Path) -> Result<Vec<(String, BcryptHash)>, Error> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let mut out = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let at = |reason: String| Error::config(path, format!("line {}: {reason}", n + 1));
-        let (user, hash) = line
-            .split_once(':')
-            .ok_or_else(|| at("expected user:hash".to_owned()))?;
-        let hash = BcryptHash::try_from(hash.to_owned()).map_err(|_| {
-            at(format!("user {user:?}: only bcrypt hashes are supported (htpasswd -B), found another hash type"))
-        })?;
-        if out.iter().any(|(u, _): &(String, BcryptHash)| u == user) {
-            return Err(at(format!("user {user:?} appears twice")));
-        }
-        out.push((user.to_owned(), hash));
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn hash(pw: &str) -> BcryptHash {
-        BcryptHash(bcrypt::hash(pw, 4).unwrap_or_default())
+        BcryptHash::try_from(bcrypt::hash(pw, 4).unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn users() -> Arc<Users> {
@@ -337,7 +280,7 @@ mod tests {
     }
 
     #[test]
-    fn refuses_missing_passwords_duplicates_and_non_bcrypt_htpasswd() {
+    fn refuses_missing_passwords_and_duplicates() {
         let mut map = BTreeMap::new();
         map.insert(
             "x".to_owned(),
@@ -358,29 +301,5 @@ mod tests {
         assert!(
             Users::new(map, vec![("x".to_owned(), hash("b"))]).is_err_and(|e| e.contains("both"))
         );
-
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let path = dir.path().join("htpasswd");
-        let good = hash("pw");
-        let table = [
-            (format!("# users\nann:{}\n\n", good.as_str()), None),
-            (
-                "ann:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\n".to_owned(),
-                Some("line 1: user \"ann\": only bcrypt"),
-            ),
-            (
-                format!("ok:{}\nann:$apr1$x$y\n", good.as_str()),
-                Some("line 2"),
-            ),
-            ("no colon here\n".to_owned(), Some("expected user:hash")),
-        ];
-        for (text, want) in table {
-            std::fs::write(&path, &text).unwrap_or_else(|e| panic!("{e}"));
-            match (read_htpasswd(&path), want) {
-                (Ok(entries), None) => assert_eq!(entries.len(), 1),
-                (Err(e), Some(w)) => assert!(e.to_string().contains(w), "{e}"),
-                (r, w) => panic!("{text}: {r:?} wanted {w:?}"),
-            }
-        }
     }
 }
