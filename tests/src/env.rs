@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use tempfile::TempDir;
 
-use crate::authd::{gen_cert, AuthSpec, Authd};
+use crate::authd::{gen_cert, AuthSpec, Authd, User};
 use crate::registry::Registry;
 use crate::registryd::{RegistryAuth, Registryd};
 
@@ -48,6 +48,35 @@ impl TestEnv {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create a temp dir: {e}"));
         let certs = dir.path().join("certs");
         let registryd = Registryd::start(dir.path(), &RegistryAuth::Open, true).await;
+        TestEnv {
+            certs,
+            authd: None,
+            registryd,
+            dir,
+        }
+    }
+
+    /// registryd alone with Basic auth from an htpasswd file of `users` (bcrypt `$2y$` entries).
+    pub async fn htpasswd(users: &[User]) -> TestEnv {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create a temp dir: {e}"));
+        let certs = dir.path().join("certs");
+        let path = dir.path().join("htpasswd");
+        let lines: Vec<String> = users
+            .iter()
+            .map(|u| {
+                let hash = bcrypt::hash_with_result(&u.password, 4)
+                    .unwrap_or_else(|e| panic!("bcrypt failed for {}: {e}", u.name))
+                    .format_for_version(bcrypt::Version::TwoY);
+                format!("{}:{hash}\n", u.name)
+            })
+            .collect();
+        std::fs::write(&path, lines.concat())
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+        let auth = RegistryAuth::Htpasswd {
+            realm: "berth-test".into(),
+            path,
+        };
+        let registryd = Registryd::start(dir.path(), &auth, true).await;
         TestEnv {
             certs,
             authd: None,

@@ -18,6 +18,8 @@ pub enum RegistryAuth {
         realm: String,
         rootcertbundle: PathBuf,
     },
+    /// `auth.htpasswd`: Basic auth against this file.
+    Htpasswd { realm: String, path: PathBuf },
 }
 
 /// A running registryd; [`Registryd::restart`] starts it again over the same data directory.
@@ -37,14 +39,19 @@ impl Registryd {
         let mut yaml = json!({
             "storage": {"filesystem": {"rootdirectory": data}, "delete": {"enabled": delete_enabled}},
         });
-        if let RegistryAuth::Token {
-            realm,
-            rootcertbundle,
-        } = auth
-        {
-            yaml["auth"] = json!({"token": {
-                "realm": realm, "service": SERVICE, "issuer": ISSUER, "rootcertbundle": rootcertbundle,
-            }});
+        match auth {
+            RegistryAuth::Open => {}
+            RegistryAuth::Token {
+                realm,
+                rootcertbundle,
+            } => {
+                yaml["auth"] = json!({"token": {
+                    "realm": realm, "service": SERVICE, "issuer": ISSUER, "rootcertbundle": rootcertbundle,
+                }});
+            }
+            RegistryAuth::Htpasswd { realm, path } => {
+                yaml["auth"] = json!({"htpasswd": {"realm": realm, "path": path}});
+            }
         }
         let addr = free_addr();
         Self::write_config(&config, yaml, &addr.to_string());
