@@ -11,6 +11,9 @@ use crate::error::Error;
 use crate::names::{Digest, RepoName};
 use crate::service::Registry;
 
+/// Bytes read from disk per body frame.
+const READ_CHUNK: usize = 256 * 1024;
+
 /// `GET|HEAD /v2/<name>/blobs/<digest>` → 200, or 206 for a `Range: bytes=a-b`; 416 when the
 /// range cannot be served; `BLOB_UNKNOWN` 404.
 pub async fn get(
@@ -39,7 +42,7 @@ pub async fn get(
     let (start, len) = range.map_or((0, size), |(a, b)| (a, b - a + 1));
     file.seek(std::io::SeekFrom::Start(start)).await?;
     metrics::counter!("registry_bytes_sent_total").increment(len);
-    let body = Body::from_stream(ReaderStream::new(file.take(len)));
+    let body = Body::from_stream(ReaderStream::with_capacity(file.take(len), READ_CHUNK));
     Ok(BlobBody {
         digest: digest.clone(),
         size,

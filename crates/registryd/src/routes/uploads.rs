@@ -19,6 +19,14 @@ fn digest_param(p: &Params) -> Result<Digest, Error> {
     })?)?)
 }
 
+/// The chunk's `Content-Range`, if any.
+fn content_range(req: &Request) -> Result<Option<ChunkRange>, Error> {
+    req.headers()
+        .get(header::CONTENT_RANGE)
+        .map(|v| ChunkRange::parse(v.to_str().unwrap_or("")))
+        .transpose()
+}
+
 /// `POST …/blobs/uploads/`: 201 for a mount or a monolithic upload, else 202 with a session.
 /// A mount from a repository the caller may not pull from becomes a plain session.
 pub async fn start(
@@ -71,11 +79,7 @@ pub async fn patch(
     uuid: Uuid,
     req: Request,
 ) -> Result<Response, Error> {
-    let range = req
-        .headers()
-        .get(header::CONTENT_RANGE)
-        .map(|v| ChunkRange::parse(v.to_str().unwrap_or("")))
-        .transpose()?;
+    let range = content_range(&req)?;
     let location = upload_location(name, &uuid);
     let progress = reg
         .append_chunk(
@@ -103,10 +107,12 @@ pub async fn finish(
     req: Request,
 ) -> Result<Response, Error> {
     let digest = digest_param(p)?;
+    let range = content_range(&req)?;
     reg.finish_upload(
         name,
         uuid,
         &digest,
+        range,
         upload_location(name, &uuid),
         req.into_body().into_data_stream(),
     )

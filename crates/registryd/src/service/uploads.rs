@@ -205,6 +205,7 @@ impl Registry {
         repo: &RepoName,
         uuid: Uuid,
         digest: &Digest,
+        range: Option<ChunkRange>,
         location: String,
         body: S,
     ) -> Result<(), Error>
@@ -212,11 +213,14 @@ impl Registry {
         S: Stream<Item = Result<Bytes, E>>,
         E: std::fmt::Display,
     {
-        let progress = self.append_chunk(repo, uuid, None, location, body).await?;
+        self.append_chunk(repo, uuid, range, location, body).await?;
         let slot = self.uploads.slot(uuid);
         let mut guard = slot.lock().await;
         let state = self.hash_state(&mut guard, uuid).await?;
-        let actual = Digest::from_sha256(&state.hasher.clone().finalize());
+        let (actual, size) = (
+            Digest::from_sha256(&state.hasher.clone().finalize()),
+            state.size,
+        );
         if &actual != digest {
             *guard = None;
             self.end_session(uuid).await?;
@@ -229,7 +233,7 @@ impl Registry {
             .link_blob(
                 repo.as_str(),
                 digest.as_str(),
-                progress.size,
+                size,
                 Some(&uuid.to_string()),
             )
             .await?;
@@ -255,7 +259,7 @@ impl Registry {
         E: std::fmt::Display,
     {
         let started = self.start_upload(repo).await?;
-        self.finish_upload(repo, started.uuid, digest, location, body)
+        self.finish_upload(repo, started.uuid, digest, None, location, body)
             .await
     }
 

@@ -13,11 +13,14 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use sha2::{Digest as _, Sha256};
 use tokio::fs::{self, File, OpenOptions};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use uuid::Uuid;
 
 use crate::names::Digest;
 use paths::Paths;
+
+/// Bytes gathered before each write to an upload file.
+const WRITE_BUFFER: usize = 1024 * 1024;
 
 /// The filesystem half of storage.
 #[derive(Debug, Clone)]
@@ -86,11 +89,12 @@ impl Files {
         S: Stream<Item = Result<Bytes, E>>,
         E: std::fmt::Display,
     {
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .append(true)
             .open(self.paths.upload(uuid))
             .await
             .map_err(AppendError::Io)?;
+        let mut file = BufWriter::with_capacity(WRITE_BUFFER, file);
         let mut written = 0u64;
         let mut body = std::pin::pin!(body);
         while let Some(chunk) = body.next().await {
