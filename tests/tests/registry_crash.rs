@@ -18,6 +18,8 @@ use serde_json::Value;
 const WORKERS: usize = 4;
 /// Upper bound of images one worker pushes per round (the kill comes much earlier).
 const MAX_IMAGES: usize = 300;
+/// Crash and restart cycles.
+const ROUNDS: usize = 3;
 /// Acknowledged pushes to wait for before the kill, per round.
 const ACKS_BEFORE_KILL: usize = 40;
 
@@ -76,7 +78,13 @@ async fn push_blob(registry: &Registry, repo: &str, blob: &Content, chunked: boo
 async fn worker(registry: Registry, id: usize, round: usize, ledger: Arc<Mutex<Ledger>>) {
     let repo = format!("crash/w{id}");
     for i in 0..MAX_IMAGES {
-        let size = rand::thread_rng().gen_range(16 * 1024..256 * 1024);
+        // Worker 0 pushes multi-MiB blobs, so that the kill likely lands inside a blob's write.
+        let sizes = if id == 0 {
+            2 << 20..6 << 20
+        } else {
+            16 << 10..256 << 10
+        };
+        let size = rand::thread_rng().gen_range(sizes);
         let image = Image::oci("amd64", vec![Content::random(size)]);
         for blob in image.blobs() {
             let sent = Sent {
@@ -238,7 +246,7 @@ fn describe(sent: &Sent) -> String {
 async fn kill_9_during_concurrent_pushes_loses_nothing_acknowledged() {
     let mut env = TestEnv::open().await;
     let ledger = Arc::new(Mutex::new(Ledger::default()));
-    for round in 0..2 {
+    for round in 0..ROUNDS {
         push_and_crash(&mut env, round, &ledger).await;
         let snapshot = ledger.lock().unwrap().clone();
         eprintln!(
@@ -248,7 +256,7 @@ async fn kill_9_during_concurrent_pushes_loses_nothing_acknowledged() {
         );
         verify(&env.registry(), &snapshot).await;
     }
-    assert!(ledger.lock().unwrap().acked.len() >= 2 * ACKS_BEFORE_KILL);
+    assert!(ledger.lock().unwrap().acked.len() >= ROUNDS * ACKS_BEFORE_KILL);
 }
 
 /// `Location` without scheme and host (the port changes across a restart).
@@ -319,4 +327,102 @@ async fn sigterm_stops_registryd_cleanly_and_keeps_its_data() {
     env.registry()
         .assert_serves("team/app", "v1", &image.manifest, &token)
         .await;
+}
+
+/// A request body that yields `first` in 1 MiB pieces, tells `sent` when all of it was handed
+/// to the connection, then never ends (the daemon is killed while it waits for the rest).
+fn stalling_body(first: Vec<u8>, sent: tokio::sync::oneshot::Sender<()>) -> reqwest::Body {
+    let pieces: Vec<Vec<u8>> = first.chunks(1024 * 1024).map(<[u8]>::to_vec).collect();
+    let state = (pieces.into_iter(), Some(sent));
+    let stream = futures_util::stream::unfold(state, |(mut pieces, mut sent)| async move {
+        match pieces.next() {
+            Some(piece) => Some((Ok::<_, std::io::Error>(piece), (pieces, sent))),
+            None => {
+                if let Some(sent) = sent.take() {
+                    let _ = sent.send(());
+                }
+                futures_util::future::pending::<()>().await;
+                None
+            }
+        }
+    });
+    reqwest::Body::wrap_stream(stream)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunk_cut_by_kill_9_resumes_from_the_reported_range() {
+    let mut env = TestEnv::standard().await;
+    let token = env.admin_token(&["team/app"]).await;
+    let blob = Content::random(12 * 1024 * 1024);
+    let registry = env.registry();
+    let location = registry.start_upload("team/app", &token).await;
+    let first = 1024 * 1024;
+    let resp = registry
+        .patch_chunk(
+            &location,
+            &token,
+            &blob.bytes[..first],
+            Some(&format!("0-{}", first - 1)),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    let location = path_of(&header(&resp, "Location"));
+
+    // The second chunk is cut after 6 MiB of its 11: kill -9 while the server is reading it.
+    let (sent, was_sent) = tokio::sync::oneshot::channel();
+    let cut = first + 6 * 1024 * 1024;
+    let body = stalling_body(blob.bytes[first..cut].to_vec(), sent);
+    let req = registry
+        .request(Method::PATCH, &location, Some(&token))
+        .header("Content-Type", "application/octet-stream")
+        .body(body);
+    let pending = tokio::spawn(req.send());
+    was_sent.await.unwrap();
+    env.registryd.daemon.kill9();
+    assert!(
+        pending.await.unwrap().is_err(),
+        "the cut request cannot have completed"
+    );
+
+    env.registryd.restart().await;
+    let registry = env.registry();
+    let resp = registry.get(&location, Some(&token)).await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::NO_CONTENT,
+        "the session survived the crash"
+    );
+    let range = upload_range(&resp);
+    let end: usize = range
+        .strip_prefix("0-")
+        .and_then(|e| e.parse().ok())
+        .unwrap_or_else(|| panic!("status Range {range}"));
+    assert!(
+        (first - 1..cut).contains(&end),
+        "Range {range} outside what was sent"
+    );
+    eprintln!("after the crash the upload is at {range}");
+    let location = path_of(&header(&resp, "Location"));
+    let resp = registry
+        .patch_chunk(
+            &location,
+            &token,
+            &blob.bytes[end + 1..],
+            Some(&format!("{}-{}", end + 1, blob.bytes.len() - 1)),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    let location = path_of(&header(&resp, "Location"));
+    let resp = registry
+        .finish_upload(&location, &token, &blob.digest, &[])
+        .await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::CREATED,
+        "resumed upload completes with the right digest"
+    );
+    let resp = registry
+        .get(&format!("/v2/team/app/blobs/{}", blob.digest), Some(&token))
+        .await;
+    assert_eq!(sha256(&resp.bytes().await.unwrap()), blob.digest);
 }
