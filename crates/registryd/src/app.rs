@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::error::{Error, InternalCause};
-use crate::routes::{dispatch, endpoint_of};
+use crate::routes::{dispatch, endpoint_of, Subject};
 use crate::service::Registry;
 use crate::tls;
 
@@ -89,7 +89,11 @@ async fn observe(req: Request, next: Next) -> Response {
     if let Some(InternalCause(cause)) = resp.extensions().get::<InternalCause>() {
         tracing::error!(%method, %path, status, error = %cause, "internal error");
     }
-    tracing::info!(%method, %path, route, status, elapsed_ms = elapsed.as_millis() as u64, "request");
+    let subject = resp
+        .extensions()
+        .get::<Subject>()
+        .map_or("", |s| s.0.as_str());
+    tracing::info!(%method, %path, route, status, subject, elapsed_ms = elapsed.as_millis() as u64, "request");
     resp
 }
 

@@ -18,7 +18,7 @@ pub struct BasicAuth {
     /// user → bcrypt hash.
     users: HashMap<String, String>,
     /// Headers already checked good.
-    verified: Cache<[u8; 32], ()>,
+    verified: Cache<[u8; 32], String>,
 }
 
 impl std::fmt::Debug for BasicAuth {
@@ -53,8 +53,8 @@ impl BasicAuth {
         };
         let header = credentials.ok_or_else(denied)?;
         let key: [u8; 32] = Sha256::digest(header.as_bytes()).into();
-        if self.verified.get(&key).is_some() {
-            return Ok(Grants::All);
+        if let Some(user) = self.verified.get(&key) {
+            return Ok(Grants::User(user));
         }
         let encoded = strip_scheme(header, "Basic").ok_or_else(denied)?;
         let decoded = base64::engine::general_purpose::STANDARD
@@ -71,8 +71,8 @@ impl BasicAuth {
         if !ok {
             return Err(denied());
         }
-        self.verified.insert(key, ());
-        Ok(Grants::All)
+        self.verified.insert(key, user.to_owned());
+        Ok(Grants::User(user.to_owned()))
     }
 }
 

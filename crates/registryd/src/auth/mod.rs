@@ -18,8 +18,10 @@ use crate::error::Error;
 /// What an authenticated request may do beyond the endpoint it called (e.g. mount sources).
 #[derive(Debug, Clone)]
 pub enum Grants {
-    /// Open registry or a Basic-authenticated user: everything.
+    /// Open registry: everything, for anyone.
     All,
+    /// A Basic-authenticated user: everything.
+    User(String),
     /// What the Bearer token lists.
     Token(Arc<Claims>),
 }
@@ -29,7 +31,7 @@ impl Grants {
     #[must_use]
     pub fn allows(&self, kind: &str, name: &str, action: &str) -> bool {
         match self {
-            Self::All => true,
+            Self::All | Self::User(_) => true,
             Self::Token(c) => c.grants(kind, name, action),
         }
     }
@@ -39,6 +41,7 @@ impl Grants {
     pub fn subject(&self) -> &str {
         match self {
             Self::All => "",
+            Self::User(u) => u,
             Self::Token(c) => &c.sub,
         }
     }

@@ -78,9 +78,24 @@ fn params(uri: &Uri) -> Result<Params, Error> {
         .map_err(|e| Error::BadParameter(e.body_text()))
 }
 
+/// Who made a request, for the request log line (set on every `/v2/` response).
+#[derive(Debug, Clone)]
+pub struct Subject(pub String);
+
 /// The one handler behind `/v2/` and `/v2/{*rest}`.
 pub async fn dispatch(
     State(app): State<Arc<AppState>>,
+    authorized: Authorized,
+    req: Request,
+) -> Response {
+    let subject = Subject(authorized.grants.subject().to_owned());
+    let mut resp = route(&app, authorized, req).await.into_response();
+    resp.extensions_mut().insert(subject);
+    resp
+}
+
+async fn route(
+    app: &AppState,
     Authorized { endpoint, grants }: Authorized,
     req: Request,
 ) -> Result<Response, Error> {
