@@ -306,3 +306,56 @@ fn tamper(token: &str) -> String {
     let forged_payload = forged.split('.').nth(1).unwrap();
     format!("{}.{}.{}", parts[0], forged_payload, parts[2])
 }
+
+#[tokio::test]
+async fn token_edge_cases_follow_the_token_spec() {
+    let env = TestEnv::standard().await;
+    let registry = env.registry();
+    let path = "/v2/alice/app/tags/list";
+    let access = || vec![repository_access("alice/app", &["pull"])];
+
+    // An audience list that contains our service is fine.
+    let mut listed = claims("admin", access());
+    listed.aud = token::Audience(vec!["another-registry".into(), SERVICE.into()]);
+    let resp = registry.get(path, Some(&sign(&env.certs, &listed))).await;
+    expect_error(resp, StatusCode::NOT_FOUND, "NAME_UNKNOWN").await;
+
+    // Not valid before an hour from now: refused (beyond any clock-skew leeway).
+    let mut early = claims("admin", access());
+    early.nbf += 3600;
+    early.iat += 3600;
+    early.exp += 3600;
+    let resp = registry.get(path, Some(&sign(&env.certs, &early))).await;
+    expect_error(resp, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
+
+    // Access for another type or another action does not count.
+    let mut other_type = claims("admin", vec![repository_access("alice/app", &["pull"])]);
+    other_type.access[0].kind = "registry".into();
+    let resp = registry
+        .get(path, Some(&sign(&env.certs, &other_type)))
+        .await;
+    expect_error(resp, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
+    let push_only = claims("admin", vec![repository_access("alice/app", &["push"])]);
+    let resp = registry
+        .get(path, Some(&sign(&env.certs, &push_only)))
+        .await;
+    expect_error(resp, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
+    // A name is matched exactly: a prefix or a glob-looking name grants nothing.
+    for name in ["alice", "alice/ap", "alice/*"] {
+        let near = claims("admin", vec![repository_access(name, &["pull"])]);
+        let resp = registry.get(path, Some(&sign(&env.certs, &near))).await;
+        expect_error(resp, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
+    }
+
+    // Basic credentials sent to a token registry get the Bearer challenge, not a 500.
+    let req = registry
+        .request(Method::GET, path, None)
+        .basic_auth("alice", Some("alice-pass"));
+    let resp = registry.send(req).await;
+    assert!(bearer_params(&resp).contains_key("realm"));
+    expect_error(resp, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
+    // HEAD /v2/ answers like GET, without a body.
+    let resp = registry.head("/v2/", None).await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert!(bearer_params(&resp).contains_key("realm"));
+}

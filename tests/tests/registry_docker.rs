@@ -155,3 +155,48 @@ async fn docker_login_push_pull_share_deny_logout() {
         out.all()
     );
 }
+
+#[tokio::test]
+async fn docker_pulls_its_platform_from_a_multi_arch_index() {
+    let docker = Docker::connect();
+    let env = TestEnv::standard().await;
+    let host = env.registry_host();
+    let amd = Image::oci_gzip("amd64", 2);
+    let arm = Image::oci_gzip("arm64", 1);
+    let multi = berth_tests::content::index(
+        berth_tests::content::OCI_INDEX,
+        &[("arm64", &arm), ("amd64", &amd)],
+    );
+    let token = env
+        .token("alice", &["repository:alice/multi:pull,push"])
+        .await;
+    let registry = env.registry();
+    for image in [&amd, &arm] {
+        for blob in image.blobs() {
+            registry.push_blob("alice/multi", blob, Some(&token)).await;
+        }
+        registry
+            .push_manifest(
+                "alice/multi",
+                &image.manifest.digest,
+                &image.manifest,
+                Some(&token),
+            )
+            .await;
+    }
+    registry
+        .push_manifest("alice/multi", "v1", &multi, Some(&token))
+        .await;
+
+    assert!(docker.login(&host, "bob", "bob-pass").success);
+    let remote = format!("{host}/alice/multi:v1");
+    docker.remember(&remote);
+    let out = docker.ok(&["pull", "--platform", "linux/amd64", &remote]);
+    assert!(out.contains(&format!("Digest: {}", multi.digest)), "{out}");
+    assert_eq!(docker.inspect(&remote, "{{.Architecture}}"), "amd64");
+    let config_id = docker.inspect(&remote, "{{.Id}}");
+    assert_eq!(
+        config_id, amd.config.digest,
+        "docker took the amd64 entry's config"
+    );
+}

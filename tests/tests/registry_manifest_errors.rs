@@ -182,3 +182,23 @@ async fn oversize_manifest_is_refused() {
         .await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_manifest_naming_a_deleted_blob_is_refused() {
+    let env = TestEnv::standard().await;
+    let registry = env.registry();
+    let token = admin(&env, "team/app").await;
+    let image = Image::random(1);
+    for blob in image.blobs() {
+        registry.push_blob("team/app", blob, Some(&token)).await;
+    }
+    let layer = format!("/v2/team/app/blobs/{}", image.layers[0].digest);
+    let resp = registry
+        .send(registry.request(reqwest::Method::DELETE, &layer, Some(&token)))
+        .await;
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    let resp = registry
+        .put_manifest("team/app", "v1", &image.manifest, Some(&token))
+        .await;
+    expect_error(resp, StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN").await;
+}

@@ -42,6 +42,12 @@ async fn invalid_names_are_name_invalid_and_create_nothing() {
         "team/app-".to_string(),
         "team/app/".to_string(),
         "team/a%20b".to_string(),
+        "team/a___b".to_string(),
+        "team/a..b".to_string(),
+        "team/a-.b".to_string(),
+        "team/.a".to_string(),
+        "team/a%2Fb".to_string(),
+        "team/\u{e9}t\u{e9}".to_string(),
         long,
     ];
     let before = tree(env.dir.path());
