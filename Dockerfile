@@ -5,8 +5,7 @@
 
 FROM rust:1-bookworm AS build
 WORKDIR /src
-# sqlx's query macros read the committed .sqlx/ metadata instead of a live database.
-ENV SQLX_OFFLINE=true
+# The migrations/ folder is compiled into registryd.
 COPY . .
 RUN cargo build --release --locked -p authd -p registryd \
  && cp target/release/authd target/release/registryd /usr/local/bin/
