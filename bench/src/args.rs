@@ -36,14 +36,14 @@ pub struct Args {
     /// [default: 4, quick 1].
     #[arg(long)]
     pub seconds: Option<f64>,
-    /// Tags / repositories of the smaller scaling size [default: 10000, quick 1000].
+    /// Tags / repositories of the smaller scaling size [default: 10000, quick 300].
     #[arg(long)]
     pub scale_small: Option<u64>,
-    /// Tags / repositories of the larger scaling size [default: 100000, quick 10000].
+    /// Tags / repositories of the larger scaling size [default: 100000, quick 3000].
     #[arg(long)]
     pub scale_large: Option<u64>,
-    /// Longest time spent filling one registry to one scaling size, seconds [default: 150,
-    /// quick 30]; a registry that is not full by then is measured at the size it reached.
+    /// Longest time spent filling one registry to one scaling size, seconds [default: 90,
+    /// quick 20]; a registry that is not full by then is measured at the size it reached.
     #[arg(long)]
     pub populate_seconds: Option<f64>,
     /// Fill registry:2 to the larger scaling size too (slow: by default it gets the smaller).
@@ -131,15 +131,13 @@ impl Plan {
             ));
         }
         let seconds = args.seconds.unwrap_or(if q { 1.0 } else { 4.0 });
-        let populate = args
-            .populate_seconds
-            .unwrap_or(if q { 30.0 } else { 150.0 });
+        let populate = args.populate_seconds.unwrap_or(if q { 20.0 } else { 90.0 });
         let positive = |s: f64| Duration::try_from_secs_f64(s).ok().filter(|d| !d.is_zero());
         let (Some(rate_time), Some(populate_time)) = (positive(seconds), positive(populate)) else {
             return Err("--seconds and --populate-seconds must be positive numbers".into());
         };
-        let scale_small = args.scale_small.unwrap_or(if q { 1_000 } else { 10_000 });
-        let scale_large = args.scale_large.unwrap_or(if q { 10_000 } else { 100_000 });
+        let scale_small = args.scale_small.unwrap_or(if q { 300 } else { 10_000 });
+        let scale_large = args.scale_large.unwrap_or(if q { 3_000 } else { 100_000 });
         if scale_small == 0 || scale_large < scale_small {
             return Err("--scale-small must be at least 1 and at most --scale-large".into());
         }
@@ -182,7 +180,7 @@ mod tests {
         let p = plan(&["--quick", "--blob-mib", "16"]).unwrap();
         assert_eq!(
             (p.blob_bytes, p.scale_small, p.scale_large),
-            (16 << 20, 1_000, 10_000)
+            (16 << 20, 300, 3_000)
         );
         let p = plan(&[]).unwrap();
         assert_eq!(

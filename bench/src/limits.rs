@@ -1,7 +1,7 @@
 //! The machine's limits, measured in the same run as the registries: single-core SHA-256
-//! throughput (the sha2 crate), loopback TCP throughput between two tokio tasks, and the request
+//! throughput (the sha2 crate), loopback TCP throughput between two tokio tasks, the request
 //! rate of a trivial axum "hello" server (a child process, like the registries) under the same
-//! load generator.
+//! load generator, and how many fsyncs per second the disk under the data folders takes.
 
 use std::net::SocketAddr;
 use std::process::Command;
@@ -35,6 +35,28 @@ pub fn sha256_throughput(duration: Duration) -> f64 {
     }
     std::hint::black_box(hasher.finalize());
     bytes as f64 / begun.elapsed().as_secs_f64()
+}
+
+/// 4 KiB appends each made durable by `fsync`, per second, in a new file in `dir`.
+///
+/// # Errors
+/// The file could not be made or written.
+pub fn fsync_rate(dir: &std::path::Path, duration: Duration) -> Result<f64, BenchError> {
+    use std::io::Write;
+    let mut file = tempfile::tempfile_in(dir).map_err(BenchError::io(format!(
+        "create a file in {}",
+        dir.display()
+    )))?;
+    let block = [0x5au8; 4096];
+    let begun = Instant::now();
+    let mut syncs = 0u64;
+    while begun.elapsed() < duration && syncs < 1_000_000 {
+        file.write_all(&block)
+            .map_err(BenchError::io("write the fsync probe"))?;
+        file.sync_all().map_err(BenchError::io("fsync the probe"))?;
+        syncs += 1;
+    }
+    Ok(syncs as f64 / begun.elapsed().as_secs_f64())
 }
 
 /// Bytes per second one TCP connection on 127.0.0.1 carries between two tokio tasks.

@@ -23,6 +23,7 @@ const SETTLE: Duration = Duration::from_secs(1);
 /// The servers could not be started or a workload could not be set up.
 pub async fn run(plan: &Plan) -> Result<String, BenchError> {
     let begun = Instant::now();
+    let load_before = load_average();
     progress("measuring the machine's limits");
     let limits = measure_limits(plan).await?;
 
@@ -32,6 +33,14 @@ pub async fn run(plan: &Plan) -> Result<String, BenchError> {
         registry2: plan.registry2.clone(),
     };
     let stack = Stack::start(&programs).await?;
+    for daemon in [&stack.authd, &stack.berth, &stack.registry2] {
+        progress(&format!(
+            "{} pid {} on {}",
+            daemon.name,
+            daemon.pid().unwrap_or(0),
+            daemon.addr
+        ));
+    }
     tokio::time::sleep(SETTLE).await;
     let idle = Pair {
         berth: stack.berth.memory()?,
@@ -107,10 +116,12 @@ pub async fn run(plan: &Plan) -> Result<String, BenchError> {
 
     let mut report = machine_description();
     report.push_str(&format!(
-        "Limits: SHA-256 {} on one core, loopback {}, hello server {} ({HELLO_CONNECTIONS} connections). Run took {:.0} s{}.\n\n",
+        "Limits: SHA-256 {} on one core, loopback {}, hello server {} ({HELLO_CONNECTIONS} connections), {} fsyncs/s (4 KiB write + fsync, temp folder). Load average before / after: {load_before} / {}. Run took {:.0} s{}.\n\n",
         Figure::throughput(limits.sha256).text,
         Figure::throughput(limits.loopback).text,
         Figure::rate(limits.hello, "req/s").text,
+        limits.fsync.round(),
+        load_average(),
         begun.elapsed().as_secs_f64(),
         if plan.quick { " (--quick)" } else { "" },
     ));
@@ -124,6 +135,10 @@ async fn measure_limits(plan: &Plan) -> Result<Limits, BenchError> {
         .await
         .map_err(|e| BenchError::protocol("SHA-256 measurement", e.to_string()))?;
     let loopback = limits::loopback_throughput(time).await?;
+    let fsync =
+        tokio::task::spawn_blocking(move || limits::fsync_rate(&std::env::temp_dir(), time))
+            .await
+            .map_err(|e| BenchError::protocol("fsync measurement", e.to_string()))??;
     let hello = limits::hello_rate(
         HELLO_CONNECTIONS,
         Bounds {
@@ -136,6 +151,7 @@ async fn measure_limits(plan: &Plan) -> Result<Limits, BenchError> {
         sha256,
         loopback,
         hello: hello.rate(),
+        fsync,
     })
 }
 
@@ -145,6 +161,7 @@ fn memory_row(idle: &Pair<Memory>, end: &Pair<Memory>) -> Row {
             end.peak as f64,
             format!("{} / {}", mib(idle.rss), mib(end.peak)),
         )
+        .lower_better()
     };
     let met = idle.berth.rss <= 15 << 20 && end.berth.peak <= end.registry2.peak;
     Row {
@@ -180,6 +197,12 @@ fn machine_description() -> String {
         "Machine: {model}, {cores} cores, {mem_gib:.0} GiB RAM, Linux {}\n",
         kernel.trim()
     )
+}
+
+/// The 1-minute load average (other work on the machine skews every figure).
+fn load_average() -> String {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    text.split_whitespace().next().unwrap_or("?").to_owned()
 }
 
 fn progress(step: &str) {

@@ -114,20 +114,20 @@ impl Stack {
 
 /// `authd gen-cert --out DIR`: token key + certificate (and TLS files, unused here).
 fn gen_cert(authd: &Path, out: &Path) -> Result<(), BenchError> {
-    let status = Command::new(authd)
+    let run = Command::new(authd)
         .arg("gen-cert")
         .arg("--out")
         .arg(out)
-        .status()
+        .output()
         .map_err(BenchError::io(format!("run {} gen-cert", authd.display())))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(BenchError::protocol(
-            "authd gen-cert",
-            format!("exited with {status}"),
-        ))
+    if run.status.success() {
+        return Ok(());
     }
+    let said = String::from_utf8_lossy(&run.stderr).into_owned();
+    Err(BenchError::protocol(
+        "authd gen-cert",
+        format!("exited with {}: {said}", run.status),
+    ))
 }
 
 /// authd's auth.yaml: one user who may do everything, the catalog included.

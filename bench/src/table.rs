@@ -8,15 +8,14 @@ use std::fmt::Write;
 pub struct Figure {
     pub value: f64,
     pub text: String,
+    /// Latency and memory: a smaller value is better.
+    pub lower_is_better: bool,
 }
 
 impl Figure {
     /// Bytes per second, shown in MB/s (10^6).
     pub fn throughput(bytes_per_sec: f64) -> Figure {
-        Figure {
-            value: bytes_per_sec,
-            text: format!("{:.0} MB/s", bytes_per_sec / 1e6),
-        }
+        Figure::text(bytes_per_sec, format!("{:.0} MB/s", bytes_per_sec / 1e6))
     }
 
     /// Operations per second with a unit (`req/s`, `images/s`).
@@ -26,34 +25,37 @@ impl Figure {
         } else {
             format!("{per_sec:.0} {unit}")
         };
-        Figure {
-            value: per_sec,
-            text,
-        }
+        Figure::text(per_sec, text)
     }
 
     /// A rate with its p50 and p99 latencies.
     pub fn rate_with_latency(per_sec: f64, unit: &str, p50_ms: f64, p99_ms: f64) -> Figure {
-        let rate = Figure::rate(per_sec, unit);
-        Figure {
-            value: per_sec,
-            text: format!("{}, p50 {} / p99 {}", rate.text, ms(p50_ms), ms(p99_ms)),
-        }
+        let rate = Figure::rate(per_sec, unit).text;
+        Figure::text(
+            per_sec,
+            format!("{rate}, p50 {} / p99 {}", ms(p50_ms), ms(p99_ms)),
+        )
     }
 
     /// A latency figure compared by its p50.
     pub fn latency(p50_ms: f64, p99_ms: f64) -> Figure {
-        Figure {
-            value: p50_ms,
-            text: format!("p50 {} / p99 {}", ms(p50_ms), ms(p99_ms)),
-        }
+        Figure::text(p50_ms, format!("p50 {} / p99 {}", ms(p50_ms), ms(p99_ms))).lower_better()
     }
 
-    /// Some text with the number it stands for.
+    /// Some text with the number it stands for (a larger number being better).
     pub fn text(value: f64, text: impl Into<String>) -> Figure {
         Figure {
             value,
             text: text.into(),
+            lower_is_better: false,
+        }
+    }
+
+    /// The same figure, a smaller number being the better one.
+    pub fn lower_better(self) -> Figure {
+        Figure {
+            lower_is_better: true,
+            ..self
         }
     }
 }
@@ -87,10 +89,16 @@ pub struct Row {
 }
 
 impl Row {
-    /// `Berth ÷ registry:2`, shown as `2.34×`.
+    /// How many times better Berth's figure is than registry:2's (`Berth ÷ registry:2`, or
+    /// its inverse where smaller is better), shown as `2.34×`.
     fn ratio(&self) -> String {
         match (&self.berth, &self.registry2) {
-            (Some(b), Some(r)) if r.value > 0.0 => format!("{:.2}×", b.value / r.value),
+            (Some(b), Some(r)) if b.lower_is_better && b.value > 0.0 => {
+                format!("{:.2}×", r.value / b.value)
+            }
+            (Some(b), Some(r)) if !b.lower_is_better && r.value > 0.0 => {
+                format!("{:.2}×", b.value / r.value)
+            }
             _ => "—".into(),
         }
     }
@@ -99,7 +107,9 @@ impl Row {
 /// The Markdown table of `rows`, followed by the rows' notes.
 pub fn render(rows: &[Row]) -> String {
     let mut out = String::new();
-    out.push_str("| workload | Berth | registry:2 | ratio | machine limit | target | met? |\n");
+    out.push_str(
+        "| workload | Berth | registry:2 | Berth's advantage | machine limit | target | met? |\n",
+    );
     out.push_str("|---|---|---|---|---|---|---|\n");
     let dash = || "—".to_string();
     for row in rows {
@@ -165,6 +175,23 @@ mod tests {
         );
         assert!(text.contains("- pull: 2 errors"), "{text}");
         assert!(!text.contains("- token"), "{text}");
+    }
+
+    #[test]
+    fn the_ratio_is_berths_advantage_whichever_way_is_better() {
+        let row = |b: Figure, r: Figure| Row {
+            berth: Some(b),
+            registry2: Some(r),
+            ..Row::default()
+        };
+        assert_eq!(
+            row(Figure::rate(300.0, "x"), Figure::rate(100.0, "x")).ratio(),
+            "3.00×"
+        );
+        assert_eq!(
+            row(Figure::latency(0.5, 1.0), Figure::latency(2.0, 9.0)).ratio(),
+            "4.00×"
+        );
     }
 
     #[test]

@@ -85,8 +85,9 @@ pub async fn tiny(env: &Env<'_>) -> Result<Row, BenchError> {
         &out,
         "images/s",
         Some(format!(
-            "{} (hello ÷ 7 requests)",
-            Figure::rate(limit, "images/s").text
+            "{} (hello ÷ 7 requests); {:.0} fsyncs/s",
+            Figure::rate(limit, "images/s").text,
+            env.limits.fsync
         )),
     ))
 }
@@ -149,8 +150,9 @@ pub async fn retag(env: &Env<'_>) -> Result<Row, BenchError> {
         &out,
         "tags/s",
         Some(format!(
-            "{} (hello)",
-            Figure::rate(env.limits.hello, "req/s").text
+            "{} (hello); {:.0} fsyncs/s",
+            Figure::rate(env.limits.hello, "req/s").text,
+            env.limits.fsync
         )),
     ))
 }

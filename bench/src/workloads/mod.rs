@@ -40,6 +40,8 @@ pub struct Limits {
     pub loopback: f64,
     /// The hello server under the same load generator, requests/s.
     pub hello: f64,
+    /// 4 KiB writes each followed by fsync, per second, where the data folders are.
+    pub fsync: f64,
 }
 
 /// What every workload needs: the plan, the servers and the limits.

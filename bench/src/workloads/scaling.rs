@@ -18,13 +18,16 @@ const TAGS_REPO: &str = "bench/tags";
 const TAG_PREFIX: &str = "t";
 const REPO_PREFIX: &str = "bench/cat/c";
 /// Concurrent clients filling a registry.
-const FILL_WORKERS: usize = 16;
+const FILL_WORKERS: usize = 32;
 /// Repositories created per token (one token names them all).
 const REPO_BATCH: u64 = 50;
 /// Listing requests per measuring round, at most.
 const LIST_MAX_OPS: u64 = 500;
-/// The most a listing figure may grow from the smaller to the larger size and still be "flat".
+/// The most a listing figure may grow from the smaller to the larger size and still be "flat":
+/// this factor, or [`FLAT_SLACK_MS`] where that is more (sub-millisecond figures jitter by more
+/// than half on a busy 2-core machine).
 const FLAT: f64 = 1.5;
+const FLAT_SLACK_MS: f64 = 0.5;
 /// The listing target, milliseconds (p50).
 const TARGET_MS: f64 = 2.0;
 
@@ -282,12 +285,14 @@ fn listing_row(
         |o: &Outcome| (o.ops > 0).then(|| Figure::latency(o.latency_ms(0.5), o.latency_ms(0.99)));
     let p50 = out.berth.latency_ms(0.5);
     let flat = smaller.map(|s| s.latency_ms(0.5));
-    let met = (out.berth.ops > 0 && out.berth.errors == 0)
-        .then(|| p50 <= TARGET_MS && flat.is_none_or(|before| p50 <= FLAT * before.max(0.05)));
+    let met = (out.berth.ops > 0 && out.berth.errors == 0).then(|| {
+        p50 <= TARGET_MS
+            && flat.is_none_or(|before| p50 <= (FLAT * before).max(before + FLAT_SLACK_MS))
+    });
     let target = match flat {
         None => format!("p50 ≤ {TARGET_MS} ms"),
         Some(before) => format!(
-            "p50 ≤ {TARGET_MS} ms and ≤ {FLAT} × the smaller size's ({})",
+            "p50 ≤ {TARGET_MS} ms and ≤ {FLAT} × (or + {FLAT_SLACK_MS} ms) the smaller size's ({})",
             crate::table::ms(before)
         ),
     };
