@@ -18,7 +18,7 @@ use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::error::{Error, InternalCause};
 use crate::routes::{dispatch, endpoint_of, Subject};
-use crate::service::Registry;
+use crate::service::{spawn_upload_purger, Registry};
 use crate::tls;
 
 /// How long in-flight requests may drain after a shutdown signal.
@@ -26,7 +26,7 @@ const DRAIN: Duration = Duration::from_secs(30);
 
 /// Shared by every request.
 pub struct AppState {
-    pub registry: Registry,
+    pub registry: Arc<Registry>,
     pub auth: Authenticator,
     pub metrics: PrometheusHandle,
 }
@@ -45,6 +45,8 @@ pub async fn build(cfg: &Config) -> Result<Router, Error> {
         cfg.storage.delete.enabled,
     )
     .await?;
+    let registry = Arc::new(registry);
+    spawn_upload_purger(&registry, &cfg.storage.maintenance.uploadpurging);
     let state = Arc::new(AppState {
         registry,
         auth,

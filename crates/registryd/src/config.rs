@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -51,6 +52,93 @@ pub struct Storage {
     /// Whether DELETE of manifests and blobs is allowed (registry:2 defaults to no).
     #[serde(default)]
     pub delete: Delete,
+    /// Background upkeep of the data directory.
+    #[serde(default)]
+    pub maintenance: Maintenance,
+}
+
+/// `storage.maintenance`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Maintenance {
+    /// Removal of upload sessions abandoned by their clients.
+    #[serde(default)]
+    pub uploadpurging: UploadPurging,
+}
+
+/// `storage.maintenance.uploadpurging`, as in registry:2 (durations like `168h`, `1h30m`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadPurging {
+    /// On unless set to false.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Sessions older than this are removed.
+    #[serde(default = "default_purge_age", deserialize_with = "go_duration")]
+    pub age: Duration,
+    /// How often to look.
+    #[serde(default = "default_purge_interval", deserialize_with = "go_duration")]
+    pub interval: Duration,
+    /// Only log what would be removed.
+    #[serde(default)]
+    pub dryrun: bool,
+}
+
+impl Default for UploadPurging {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            age: default_purge_age(),
+            interval: default_purge_interval(),
+            dryrun: false,
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_purge_age() -> Duration {
+    Duration::from_secs(168 * 3600)
+}
+
+fn default_purge_interval() -> Duration {
+    Duration::from_secs(24 * 3600)
+}
+
+fn go_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_duration(&text).ok_or_else(|| {
+        serde::de::Error::custom(format!("{text:?} is not a duration like 24h or 1h30m"))
+    })
+}
+
+/// A Go-style duration: number+unit pairs, units `h`, `m`, `s`, `ms`.
+fn parse_duration(text: &str) -> Option<Duration> {
+    let mut total = Duration::ZERO;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
+        let n: u64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "h" => Duration::from_secs(3600),
+            "m" => Duration::from_secs(60),
+            "s" => Duration::from_secs(1),
+            "ms" => Duration::from_millis(1),
+            _ => return None,
+        };
+        total = total.checked_add(unit.checked_mul(u32::try_from(n).ok()?)?)?;
+        rest = &rest[unit_len..];
+    }
+    Some(total)
 }
 
 /// `storage.filesystem`.
@@ -235,6 +323,35 @@ auth:
         let text = "http: {addr: \"127.0.0.1:1\"}\nstorage: {filesystem: {rootdirectory: d}}\nauth: {htpasswd: {realm: r, path: h}}\n";
         let cfg = Config::parse(text, Path::new("/c")).unwrap();
         assert!(matches!(cfg.auth, Some(Auth::Htpasswd(h)) if h.path == Path::new("/c/h")));
+    }
+
+    #[test]
+    fn upload_purging_defaults_and_go_durations() {
+        let cfg = Config::parse(
+            "http: {addr: \"127.0.0.1:1\"}\nstorage: {filesystem: {rootdirectory: d}}\n",
+            Path::new("/"),
+        )
+        .unwrap();
+        let p = cfg.storage.maintenance.uploadpurging;
+        assert!(p.enabled && !p.dryrun);
+        assert_eq!(p.age, Duration::from_secs(168 * 3600));
+        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        for bad in ["", "h", "5", "5d", "-1h", "1.5h"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+        let text = "http: {addr: \"127.0.0.1:1\"}\nstorage: {filesystem: {rootdirectory: d}, maintenance: {uploadpurging: {age: 2h, interval: 10m, dryrun: true}}}\n";
+        let p = Config::parse(text, Path::new("/"))
+            .unwrap()
+            .storage
+            .maintenance
+            .uploadpurging;
+        assert_eq!(
+            (p.age, p.interval, p.dryrun),
+            (Duration::from_secs(7200), Duration::from_secs(600), true)
+        );
+        let bad = "http: {addr: \"127.0.0.1:1\"}\nstorage: {filesystem: {rootdirectory: d}, maintenance: {uploadpurging: {age: forever}}}\n";
+        assert!(Config::parse(bad, Path::new("/")).is_err());
     }
 
     #[test]

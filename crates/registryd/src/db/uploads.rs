@@ -48,6 +48,19 @@ impl Db {
         Ok(done.rows_affected() > 0)
     }
 
+    /// Upload sessions started at or before `cutoff` (seconds since the epoch).
+    ///
+    /// # Errors
+    /// `Db` on failure.
+    pub async fn uploads_started_by(&self, cutoff: i64) -> Result<Vec<String>, Error> {
+        Ok(
+            sqlx::query_scalar("SELECT uuid FROM uploads WHERE started_at <= ?")
+                .bind(cutoff)
+                .fetch_all(&self.reader)
+                .await?,
+        )
+    }
+
     /// Number of open upload sessions, for the metrics gauge at start.
     ///
     /// # Errors

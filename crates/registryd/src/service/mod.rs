@@ -4,6 +4,7 @@
 
 mod blobs;
 mod listing;
+mod maintenance;
 mod manifest_doc;
 mod manifests;
 mod uploads;
@@ -14,6 +15,7 @@ use crate::storage::paths::Paths;
 use crate::storage::Files;
 
 pub use listing::{Page, MAX_PAGE};
+pub use maintenance::spawn_upload_purger;
 pub use manifests::StoredManifest;
 pub use uploads::{ChunkRange, UploadProgress};
 

@@ -269,6 +269,11 @@ impl Registry {
     /// `BlobUploadUnknown` when there is no such session in that repository.
     pub async fn cancel_upload(&self, repo: &RepoName, uuid: Uuid) -> Result<(), Error> {
         self.check_owner(repo, uuid).await?;
+        self.discard_session(uuid).await
+    }
+
+    /// Ends a session whatever its state, once no chunk is being written to it.
+    pub(super) async fn discard_session(&self, uuid: Uuid) -> Result<(), Error> {
         let slot = self.uploads.slot(uuid);
         let mut guard = slot.lock().await;
         *guard = None;

@@ -187,6 +187,26 @@ impl Files {
         }
     }
 
+    /// Every upload file with its modification time (files not named by a UUID are skipped).
+    ///
+    /// # Errors
+    /// On disk failure.
+    pub async fn list_uploads(&self) -> io::Result<Vec<(Uuid, std::time::SystemTime)>> {
+        let mut out = vec![];
+        let mut dir = fs::read_dir(self.paths.uploads_dir()).await?;
+        while let Some(entry) = dir.next_entry().await? {
+            let Some(uuid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| Uuid::parse_str(n).ok())
+            else {
+                continue;
+            };
+            out.push((uuid, entry.metadata().await?.modified()?));
+        }
+        Ok(out)
+    }
+
     /// Opens a stored blob for reading.
     ///
     /// # Errors

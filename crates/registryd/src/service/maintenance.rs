@@ -1,0 +1,114 @@
+//! Upkeep of the data directory: upload sessions abandoned by their clients are removed after
+//! `storage.maintenance.uploadpurging.age`, as registry:2 does, and so are stray upload files
+//! with no session (left by a crash mid-write).
+
+use std::sync::{Arc, Weak};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use uuid::Uuid;
+
+use super::Registry;
+use crate::config::UploadPurging;
+use crate::error::Error;
+
+impl Registry {
+    /// Removes sessions started `age` or more ago and older stray upload files; with `dryrun`
+    /// only counts them. Returns how many were (or would be) removed.
+    ///
+    /// # Errors
+    /// `Db`/`Io` on failure.
+    pub async fn purge_uploads(&self, age: Duration, dryrun: bool) -> Result<usize, Error> {
+        let cutoff = SystemTime::now().checked_sub(age).unwrap_or(UNIX_EPOCH);
+        let cutoff_secs = cutoff
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let mut purged = 0;
+        for uuid in self.db.uploads_started_by(cutoff_secs).await? {
+            let Ok(uuid) = Uuid::parse_str(&uuid) else {
+                continue;
+            };
+            if !dryrun {
+                self.discard_session(uuid).await?;
+            }
+            purged += 1;
+        }
+        for (uuid, modified) in self.files.list_uploads().await? {
+            if modified <= cutoff && self.db.upload_repo(&uuid.to_string()).await?.is_none() {
+                if !dryrun {
+                    self.files.remove_upload(&uuid).await?;
+                }
+                purged += 1;
+            }
+        }
+        Ok(purged)
+    }
+}
+
+/// Runs [`Registry::purge_uploads`] every `interval` while the registry lives. The task holds
+/// only a weak reference, so it ends by itself once the router (and its registry) is dropped —
+/// no separate cancellation to wire through `serve`.
+pub fn spawn_upload_purger(registry: &Arc<Registry>, cfg: &UploadPurging) {
+    if !cfg.enabled {
+        return;
+    }
+    let weak: Weak<Registry> = Arc::downgrade(registry);
+    let (age, interval, dryrun) = (
+        cfg.age,
+        cfg.interval.max(Duration::from_secs(1)),
+        cfg.dryrun,
+    );
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        loop {
+            ticker.tick().await;
+            let Some(registry) = weak.upgrade() else {
+                return;
+            };
+            match registry.purge_uploads(age, dryrun).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(purged = n, dryrun, "purged abandoned uploads"),
+                Err(e) => tracing::warn!(error = %e, "upload purge failed"),
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::names::RepoName;
+
+    #[tokio::test]
+    async fn old_sessions_go_and_fresh_ones_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = Registry::open(dir.path(), false).await.unwrap();
+        let repo = RepoName::parse("a/b").unwrap();
+        let session = reg.start_upload(&repo).await.unwrap();
+        assert_eq!(
+            reg.purge_uploads(Duration::from_secs(3600), false)
+                .await
+                .unwrap(),
+            0
+        );
+        let stray = Uuid::new_v4();
+        reg.files.create_upload(&stray).await.unwrap();
+        assert_eq!(
+            reg.purge_uploads(Duration::ZERO, true).await.unwrap(),
+            2,
+            "dry run counts both"
+        );
+        assert!(
+            reg.upload_status(&repo, session.uuid).await.is_ok(),
+            "dry run removes nothing"
+        );
+        assert_eq!(reg.purge_uploads(Duration::ZERO, false).await.unwrap(), 2);
+        assert_eq!(
+            reg.upload_status(&repo, session.uuid)
+                .await
+                .unwrap_err()
+                .code(),
+            "BLOB_UPLOAD_UNKNOWN"
+        );
+        assert!(reg.files.list_uploads().await.unwrap().is_empty());
+    }
+}
