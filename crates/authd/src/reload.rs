@@ -1,40 +1,20 @@
 //! Hot reload: every second the files of the configuration in force (auth.yaml, htpasswd, keys,
-//! certificates) are fingerprinted; a change, or SIGHUP, loads the file again. A good load is
+//! certificates) are fingerprinted and compared with their content as it was loaded; a
+//! difference, or SIGHUP, loads the file again. A good load is
 //! swapped in atomically for the next request; a broken one is logged with its reason and the
 //! last good configuration keeps serving. Both show in `/metrics`.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
-
 use crate::app::App;
 use crate::config;
+use crate::config::sources::{fingerprint, Fingerprint};
 use crate::error::Error;
 use crate::metrics::{CONFIG_OK, RELOADS};
 
 /// How often files are checked.
 pub const POLL: Duration = Duration::from_secs(1);
-
-/// A digest of the files' contents (a missing file counts as a distinct state).
-type Fingerprint = [u8; 32];
-
-fn fingerprint(files: &[PathBuf]) -> Fingerprint {
-    let mut h = Sha256::new();
-    for f in files {
-        h.update(f.as_os_str().as_encoded_bytes());
-        match std::fs::read(f) {
-            Ok(bytes) => {
-                h.update([1]);
-                h.update((bytes.len() as u64).to_be_bytes());
-                h.update(&bytes);
-            }
-            Err(_) => h.update([0]),
-        }
-    }
-    h.finalize().into()
-}
 
 /// Loads the configuration file again and swaps it in.
 ///
@@ -64,34 +44,34 @@ pub fn watch(app: Arc<App>) -> impl std::future::Future<Output = ()> + Send {
         metrics::gauge!(CONFIG_OK).set(1.0);
         let mut tick = tokio::time::interval(POLL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut seen = current_fingerprint(&app).await;
+        // The on-disk state whose load failed, so a broken edit is reported once.
+        let mut failed: Option<Fingerprint> = None;
         loop {
             let forced = tokio::select! {
                 _ = tick.tick() => false,
                 Some(()) = recv(&mut hangup) => true,
             };
-            let now = current_fingerprint(&app).await;
-            if !forced && now == seen {
+            let (files, loaded) = {
+                let config = app.config.load();
+                (config.files.clone(), config.fingerprint)
+            };
+            let Ok(now) = tokio::task::spawn_blocking(move || fingerprint(&files)).await else {
+                continue;
+            };
+            if !forced && (now == loaded || failed == Some(now)) {
                 continue;
             }
             let worker = app.clone();
             match tokio::task::spawn_blocking(move || reload(&worker)).await {
-                Ok(Ok(())) => seen = current_fingerprint(&app).await,
+                Ok(Ok(())) => failed = None,
                 Ok(Err(e)) => {
                     tracing::error!(error = %e, "configuration NOT reloaded; the last good one keeps serving");
-                    seen = now;
+                    failed = Some(now);
                 }
                 Err(e) => tracing::error!(error = %e, "reload task failed"),
             }
         }
     }
-}
-
-async fn current_fingerprint(app: &Arc<App>) -> Fingerprint {
-    let files = app.config.load().files.clone();
-    tokio::task::spawn_blocking(move || fingerprint(&files))
-        .await
-        .unwrap_or_default()
 }
 
 #[cfg(unix)]

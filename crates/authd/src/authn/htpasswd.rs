@@ -47,12 +47,11 @@ pub fn hash_password(password: &str, cost: u32) -> Result<String, Error> {
         .map_err(|e| Error::BadRequest(format!("bcrypt: {e}")))
 }
 
-/// Reads an htpasswd file; only bcrypt entries are accepted.
+/// Parses the content of the htpasswd file `path`; only bcrypt entries are accepted.
 ///
 /// # Errors
-/// An unreadable file, a line without `:`, or a non-bcrypt hash (with file and line).
-pub fn read_htpasswd(path: &Path) -> Result<Vec<(String, BcryptHash)>, Error> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+/// A line without `:`, a duplicate user, or a non-bcrypt hash (with file and line).
+pub fn parse_htpasswd(path: &Path, text: &str) -> Result<Vec<(String, BcryptHash)>, Error> {
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -81,8 +80,7 @@ mod tests {
     #[test]
     fn reads_bcrypt_entries_and_refuses_other_hash_types() {
         let hash = |pw: &str| BcryptHash(bcrypt::hash(pw, 4).unwrap_or_default());
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let path = dir.path().join("htpasswd");
+        let path = Path::new("users.htpasswd");
         let good = hash("pw");
         let table = [
             (format!("# users\nann:{}\n\n", good.as_str()), None),
@@ -97,8 +95,7 @@ mod tests {
             ("no colon here\n".to_owned(), Some("expected user:hash")),
         ];
         for (text, want) in table {
-            std::fs::write(&path, &text).unwrap_or_else(|e| panic!("{e}"));
-            match (read_htpasswd(&path), want) {
+            match (parse_htpasswd(path, &text), want) {
                 (Ok(entries), None) => assert_eq!(entries.len(), 1),
                 (Err(e), Some(w)) => assert!(e.to_string().contains(w), "{e}"),
                 (r, w) => panic!("{text}: {r:?} wanted {w:?}"),

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 pub mod htpasswd;
 
-pub use htpasswd::{hash_password, read_htpasswd, BcryptHash};
+pub use htpasswd::{hash_password, parse_htpasswd, BcryptHash};
 
 use crate::error::Error;
 use crate::mac;
@@ -277,6 +277,19 @@ mod tests {
                 .ok(),
             Some(String::new())
         );
+    }
+
+    #[test]
+    fn unknown_users_are_checked_against_a_decoy_as_costly_as_the_real_hashes() {
+        let u = users();
+        let cost = |h: &BcryptHash| {
+            h.as_str()
+                .parse::<bcrypt::HashParts>()
+                .map(|p| p.get_cost())
+                .ok()
+        };
+        assert_eq!(cost(&u.decoy), Some(4));
+        assert!(bcrypt::verify("", u.decoy.as_str()).is_ok_and(|ok| !ok));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! line and reason. Relative paths are relative to the config file's directory.
 
 pub mod raw;
+pub mod sources;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -16,9 +17,10 @@ use token::{KidStyle, SigningKey};
 
 use crate::acl::matcher::IpRange;
 use crate::acl::Acl;
-use crate::authn::{read_htpasswd, Users};
+use crate::authn::{parse_htpasswd, Users};
 use crate::error::Error;
 use raw::{RawConfig, RawThrottle};
+use sources::{Fingerprint, Sources};
 
 /// A loaded, checked configuration; swapped whole on reload.
 pub struct Config {
@@ -38,6 +40,8 @@ pub struct Config {
     pub acl: Acl,
     /// Every file this configuration was read from, watched for changes.
     pub files: Vec<PathBuf>,
+    /// Digest of those files' content as read for this configuration.
+    pub fingerprint: Fingerprint,
 }
 
 /// `server.real_ip_header` and friends.
@@ -95,23 +99,24 @@ impl RealIp {
 /// # Errors
 /// [`Error::Config`] with file, line and reason; [`Error::Io`]/[`Error::Key`] for referenced files.
 pub fn load(path: &Path) -> Result<Config, Error> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let mut sources = Sources::default();
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    sources.record(path.to_path_buf(), &bytes);
+    let text = String::from_utf8(bytes).map_err(|_| Error::config(path, "not UTF-8 text"))?;
     let raw: RawConfig =
         serde_yaml::from_str(&text).map_err(|e| Error::config(path, e.to_string()))?;
     let base = path.parent().unwrap_or(Path::new("."));
     let resolve = |p: &Path| base.join(p);
     let bad = |reason: String| Error::config(path, reason);
-    let mut files = vec![path.to_path_buf()];
 
     let tls = match (&raw.server.certificate, &raw.server.key) {
         (Some(c), Some(k)) => {
             let (c, k) = (resolve(c), resolve(k));
             let certified = certified_key(
-                &read(path, "server.certificate", &c)?,
-                &read(path, "server.key", &k)?,
+                &sources.read(path, "server.certificate", c)?,
+                &sources.read(path, "server.key", k)?,
             )
             .map_err(|e| bad(format!("server.certificate/key: {e}")))?;
-            files.extend([c, k]);
             Some(Arc::new(certified))
         }
         (None, None) => None,
@@ -134,8 +139,8 @@ pub fn load(path: &Path) -> Result<Config, Error> {
         }
     };
     let (cert_pem, key_pem) = (
-        read(path, "token.certificate", &cert)?,
-        read(path, "token.key", &key)?,
+        sources.read(path, "token.certificate", cert.clone())?,
+        sources.read(path, "token.key", key.clone())?,
     );
     let kid = if raw.token.disable_legacy_key_id {
         KidStyle::Thumbprint
@@ -146,7 +151,6 @@ pub fn load(path: &Path) -> Result<Config, Error> {
         path: key.clone(),
         source,
     })?;
-    files.extend([cert, key]);
 
     if raw.token.issuer.trim().is_empty() {
         return Err(bad("token.issuer: must not be empty".to_owned()));
@@ -170,14 +174,8 @@ pub fn load(path: &Path) -> Result<Config, Error> {
     let htpasswd = match &raw.htpasswd {
         Some(h) => {
             let p = resolve(&h.path);
-            let entries = read_htpasswd(&p).map_err(|e| match e {
-                Error::Io { path: file, source } => {
-                    bad(format!("htpasswd.path: {}: {source}", file.display()))
-                }
-                other => other,
-            })?;
-            files.push(p);
-            entries
+            let bytes = sources.read(path, "htpasswd.path", p.clone())?;
+            parse_htpasswd(&p, &String::from_utf8_lossy(&bytes))?
         }
         None => Vec::new(),
     };
@@ -204,6 +202,7 @@ pub fn load(path: &Path) -> Result<Config, Error> {
         None => None,
     };
 
+    let (files, fingerprint) = sources.finish();
     Ok(Config {
         addr: raw.server.addr.0,
         tls,
@@ -222,6 +221,7 @@ pub fn load(path: &Path) -> Result<Config, Error> {
         throttle: raw.throttle.unwrap_or_default(),
         acl: Acl::new(raw.acl),
         files,
+        fingerprint,
     })
 }
 
@@ -243,12 +243,6 @@ fn certified_key(cert_pem: &[u8], key_pem: &[u8]) -> Result<CertifiedKey, String
         .keys_match()
         .map_err(|e| format!("key does not match certificate: {e}"))?;
     Ok(certified)
-}
-
-/// Reads a file named by `key` of the config file `config`.
-fn read(config: &Path, key: &str, file: &Path) -> Result<Vec<u8>, Error> {
-    std::fs::read(file)
-        .map_err(|e| Error::config(config, format!("{key}: {}: {e}", file.display())))
 }
 
 #[cfg(test)]
