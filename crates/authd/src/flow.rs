@@ -131,7 +131,9 @@ async fn run(
     let who = match who {
         Ok(who) => who,
         Err(e) => {
-            if matches!(e, Error::Unauthorized | Error::InvalidRefreshToken) {
+            // Only presented credentials count: anonymous access being off is not a guess.
+            let anonymous = matches!(req.proof, Proof::Credentials(Credentials::Anonymous));
+            if !anonymous && matches!(e, Error::Unauthorized | Error::InvalidRefreshToken) {
                 app.throttle.failure(&config.throttle, claimed, req.ip);
             }
             return Err(e);

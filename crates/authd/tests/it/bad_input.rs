@@ -136,6 +136,32 @@ async fn repeated_failures_lock_the_account_even_for_the_right_password() {
 }
 
 #[tokio::test]
+async fn failures_from_one_address_lock_it_but_anonymous_refusals_do_not_count() {
+    let throttle = "throttle: {window: 600, account_failures: 0, ip_failures: 2, lockout: 600}";
+    let no_anonymous = yaml(STANDARD_ACL, throttle).replace("  \"\": {}\n", "");
+    let authd = Authd::start(&no_anonymous).await;
+    for _ in 0..3 {
+        let (status, _, _) = authd.get(None, &[("service", SERVICE)]).await;
+        assert_eq!(status, 401);
+    }
+    let (status, _, _) = authd
+        .get(Some(("bob", "bob-pass")), &[("service", SERVICE)])
+        .await;
+    assert_eq!(status, 200, "anonymous refusals are not password guesses");
+    for user in ["carol", "dave"] {
+        let (status, _, _) = authd
+            .get(Some((user, "guess")), &[("service", SERVICE)])
+            .await;
+        assert_eq!(status, 401);
+    }
+    let (status, body, headers) = authd
+        .get(Some(("bob", "bob-pass")), &[("service", SERVICE)])
+        .await;
+    assert_eq!(status, 429, "{body}");
+    assert!(headers.contains_key("retry-after"));
+}
+
+#[tokio::test]
 async fn unknown_paths_and_health() {
     let authd = Authd::start(&yaml(STANDARD_ACL, "")).await;
     let (status, body, _) =
