@@ -1,7 +1,8 @@
 //! The machine's limits, measured in the same run as the registries: single-core SHA-256
 //! throughput (the sha2 crate), loopback TCP throughput between two tokio tasks, the request
 //! rate of a trivial axum "hello" server (a child process, like the registries) under the same
-//! load generator, and how many fsyncs per second the disk under the data folders takes.
+//! load generator, and what the disk under the data folders takes: fsyncs per second and
+//! durable write throughput.
 
 use std::net::SocketAddr;
 use std::process::Command;
@@ -57,6 +58,40 @@ pub fn fsync_rate(dir: &std::path::Path, duration: Duration) -> Result<f64, Benc
         syncs += 1;
     }
     Ok(syncs as f64 / begun.elapsed().as_secs_f64())
+}
+
+/// Bytes per second a file of `len` bytes is written (1 MiB writes) and made durable (`fsync`)
+/// in `dir`, repeated for about `duration` (at least once): what a durable blob push costs the
+/// disk.
+///
+/// # Errors
+/// The file could not be made or written.
+pub fn durable_write_throughput(
+    dir: &std::path::Path,
+    len: usize,
+    duration: Duration,
+) -> Result<f64, BenchError> {
+    use std::io::Write;
+    let block = random_bytes(1 << 20);
+    let begun = Instant::now();
+    let mut bytes = 0u64;
+    while bytes == 0 || (begun.elapsed() < duration && bytes < MAX_BYTES) {
+        let mut file = tempfile::tempfile_in(dir).map_err(BenchError::io(format!(
+            "create a file in {}",
+            dir.display()
+        )))?;
+        let mut left = len;
+        while left > 0 {
+            let n = left.min(block.len());
+            file.write_all(&block[..n])
+                .map_err(BenchError::io("write the disk probe"))?;
+            left -= n;
+        }
+        file.sync_all()
+            .map_err(BenchError::io("fsync the disk probe"))?;
+        bytes += len as u64;
+    }
+    Ok(bytes as f64 / begun.elapsed().as_secs_f64())
 }
 
 /// Bytes per second one TCP connection on 127.0.0.1 carries between two tokio tasks.

@@ -116,11 +116,12 @@ pub async fn run(plan: &Plan) -> Result<String, BenchError> {
 
     let mut report = machine_description();
     report.push_str(&format!(
-        "Limits: SHA-256 {} on one core, loopback {}, hello server {} ({HELLO_CONNECTIONS} connections), {} fsyncs/s (4 KiB write + fsync, temp folder). Load average before / after: {load_before} / {}. Run took {:.0} s{}.\n\n",
+        "Limits: SHA-256 {} on one core, loopback {}, hello server {} ({HELLO_CONNECTIONS} connections), {} fsyncs/s (4 KiB write + fsync) and {} durable writes (one blob-sized file + fsync) in the temp folder. Load average before / after: {load_before} / {}. Run took {:.0} s{}.\n\n",
         Figure::throughput(limits.sha256).text,
         Figure::throughput(limits.loopback).text,
         Figure::rate(limits.hello, "req/s").text,
         limits.fsync.round(),
+        Figure::throughput(limits.durable_write).text,
         load_average(),
         begun.elapsed().as_secs_f64(),
         if plan.quick { " (--quick)" } else { "" },
@@ -139,6 +140,12 @@ async fn measure_limits(plan: &Plan) -> Result<Limits, BenchError> {
         tokio::task::spawn_blocking(move || limits::fsync_rate(&std::env::temp_dir(), time))
             .await
             .map_err(|e| BenchError::protocol("fsync measurement", e.to_string()))??;
+    let len = plan.blob_bytes;
+    let durable_write = tokio::task::spawn_blocking(move || {
+        limits::durable_write_throughput(&std::env::temp_dir(), len, time)
+    })
+    .await
+    .map_err(|e| BenchError::protocol("disk measurement", e.to_string()))??;
     let hello = limits::hello_rate(
         HELLO_CONNECTIONS,
         Bounds {
@@ -152,6 +159,7 @@ async fn measure_limits(plan: &Plan) -> Result<Limits, BenchError> {
         loopback,
         hello: hello.rate(),
         fsync,
+        durable_write,
     })
 }
 

@@ -128,13 +128,12 @@ pub async fn push(env: &Env<'_>, blobs: &Blobs, chunked: bool) -> Result<Row, Be
     } else {
         format!("monolithic push, {mib} MiB blob")
     };
-    Ok(throughput_row(
-        workload,
-        &out,
-        env.limits.sha256,
-        factor,
-        "SHA-256",
-    ))
+    let mut row = throughput_row(workload, &out, env.limits.sha256, factor, "SHA-256");
+    let disk = Figure::throughput(env.limits.durable_write).text;
+    row.limit = row
+        .limit
+        .map(|l| format!("{l}; {disk} (disk write + fsync)"));
+    Ok(row)
 }
 
 /// Pull row (0.7 × loopback): the last monolithically pushed blob, one connection.

@@ -42,6 +42,8 @@ pub struct Limits {
     pub hello: f64,
     /// 4 KiB writes each followed by fsync, per second, where the data folders are.
     pub fsync: f64,
+    /// Bytes/s of writing a large-blob-sized file and fsyncing it, where the data folders are.
+    pub durable_write: f64,
 }
 
 /// What every workload needs: the plan, the servers and the limits.
