@@ -152,25 +152,6 @@ pub fn load(path: &Path) -> Result<Config, Error> {
         source,
     })?;
 
-    if raw.token.issuer.trim().is_empty() {
-        return Err(bad("token.issuer: must not be empty".to_owned()));
-    }
-    if raw.token.expiration == 0 {
-        return Err(bad(
-            "token.expiration: must be a positive number of seconds".to_owned(),
-        ));
-    }
-    if raw
-        .token
-        .services
-        .as_ref()
-        .is_some_and(|s| s.is_empty() || s.iter().any(String::is_empty))
-    {
-        return Err(bad(
-            "token.services: list at least one non-empty service name, or leave it out".to_owned(),
-        ));
-    }
-
     let htpasswd = match &raw.htpasswd {
         Some(h) => {
             let p = resolve(&h.path);
@@ -208,10 +189,10 @@ pub fn load(path: &Path) -> Result<Config, Error> {
         tls,
         real_ip,
         token: TokenSettings {
-            issuer: raw.token.issuer,
-            ttl: Duration::from_secs(raw.token.expiration),
+            issuer: raw.token.issuer.0,
+            ttl: Duration::from_secs(raw.token.expiration.get()),
             key: signing,
-            services: raw.token.services,
+            services: raw.token.services.map(|list| list.0),
             refresh_secret: Sha256::new_with_prefix(b"berth authd refresh token v1\0")
                 .chain_update(&key_pem)
                 .finalize()

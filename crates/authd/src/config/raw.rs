@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::num::NonZeroU64;
 use std::path::PathBuf;
 
 use serde::Deserialize;
@@ -57,9 +58,9 @@ pub struct RawServer {
 #[serde(deny_unknown_fields)]
 pub struct RawToken {
     /// The `iss` claim; the registry's `auth.token.issuer` must equal it.
-    pub issuer: String,
+    pub issuer: Word,
     /// Token lifetime in seconds.
-    pub expiration: u64,
+    pub expiration: NonZeroU64,
     /// Signing certificate; defaults to `server.certificate`.
     pub certificate: Option<PathBuf>,
     /// Signing key; defaults to `server.key`.
@@ -68,7 +69,7 @@ pub struct RawToken {
     #[serde(default)]
     pub disable_legacy_key_id: bool,
     /// Services tokens are issued for; absent = any `service` value.
-    pub services: Option<Vec<String>>,
+    pub services: Option<Services>,
 }
 
 /// `htpasswd:`
@@ -138,5 +139,42 @@ impl TryFrom<String> for ListenAddr {
         full.parse()
             .map(ListenAddr)
             .map_err(|_| format!("{s:?} is not an address:port (e.g. 127.0.0.1:5001 or :5001)"))
+    }
+}
+
+/// A non-blank string (issuer, service names).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Word(pub String);
+
+impl TryFrom<String> for Word {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        if s.trim().is_empty() {
+            Err("blank value: issuer and service names must not be empty".to_owned())
+        } else {
+            Ok(Word(s))
+        }
+    }
+}
+
+/// `token.services`: at least one non-blank name.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "Vec<Word>")]
+pub struct Services(pub Vec<String>);
+
+impl TryFrom<Vec<Word>> for Services {
+    type Error = String;
+
+    fn try_from(list: Vec<Word>) -> Result<Self, String> {
+        if list.is_empty() {
+            Err(
+                "services: list at least one service, or leave the key out to accept any"
+                    .to_owned(),
+            )
+        } else {
+            Ok(Services(list.into_iter().map(|w| w.0).collect()))
+        }
     }
 }

@@ -80,9 +80,9 @@ fn refuses_bad_files_with_file_line_and_reason() {
     let table: &[(&str, &str, &[&str])] = &[
         ("  addr: \":5001\"", "  addr: \"nowhere\"", &["server", "not an address:port", "line 3"]),
         ("  expiration: 900", "  expiration: soon", &["token.expiration", "invalid type", "line"]),
-        ("  expiration: 900", "  expiration: 0", &["token.expiration: must be a positive"]),
-        ("  issuer: berth-auth", "  issuer: \"\"", &["token.issuer"]),
-        ("  issuer: berth-auth", "  issuer: berth-auth\n  services: []", &["token.services"]),
+        ("  expiration: 900", "  expiration: 0", &["token", "nonzero", "line"]),
+        ("  issuer: berth-auth", "  issuer: \"\"", &["token", "issuer and service names must not be empty", "line"]),
+        ("  issuer: berth-auth", "  issuer: berth-auth\n  services: []", &["token", "services: list at least one service", "line"]),
         ("  issuer: berth-auth", "  issuer: berth-auth\n  realm: x", &["unknown field `realm`", "line"]),
         ("users:", "google_auth: {}\nusers:", &["unknown field `google_auth`", "line"]),
         ("  \"\": {}", "  \"\": {}\n  eve: {labels: {}}", &["password is required"]),
