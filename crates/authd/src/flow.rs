@@ -15,12 +15,21 @@ use crate::metrics::TOKEN_REQUESTS;
 use crate::refresh;
 
 /// How the client proves who it is.
-#[derive(Debug)]
 pub enum Proof {
     /// Basic credentials (GET) or `grant_type=password` (POST), or nothing (anonymous).
     Credentials(Credentials),
     /// `grant_type=refresh_token`.
     RefreshToken(String),
+}
+
+/// Never shows a password or refresh token.
+impl std::fmt::Debug for Proof {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Proof::Credentials(c) => c.fmt(f),
+            Proof::RefreshToken(_) => f.write_str("RefreshToken(..)"),
+        }
+    }
 }
 
 /// A token request, already parsed from HTTP.

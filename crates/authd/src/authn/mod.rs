@@ -43,7 +43,7 @@ pub struct Identity {
 }
 
 /// What a client presented.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Credentials {
     /// No credentials: the anonymous account `""`.
     Anonymous,
@@ -54,6 +54,16 @@ pub enum Credentials {
         /// Password, kept only for the duration of the request.
         password: String,
     },
+}
+
+/// Never shows the password.
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::Anonymous => f.write_str("Anonymous"),
+            Credentials::Password { user, .. } => write!(f, "Password {{ user: {user:?}, .. }}"),
+        }
+    }
 }
 
 /// All known users and the cache of recent successes; rebuilt (so cleared) on every reload.
@@ -290,6 +300,15 @@ mod tests {
         };
         assert_eq!(cost(&u.decoy), Some(4));
         assert!(bcrypt::verify("", u.decoy.as_str()).is_ok_and(|ok| !ok));
+    }
+
+    #[test]
+    fn debug_output_hides_the_password() {
+        let shown = format!("{:?}", creds("alice", "hunter2"));
+        assert!(
+            shown.contains("alice") && !shown.contains("hunter2"),
+            "{shown}"
+        );
     }
 
     #[test]
