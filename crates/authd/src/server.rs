@@ -43,8 +43,7 @@ pub async fn serve(
     let tls = app.config.load().tls.is_some();
     tracing::info!(%addr, tls, "listening on {addr}");
     if tls {
-        serve_tls(listener, router, app, shutdown).await;
-        Ok(())
+        serve_tls(listener, router, app, shutdown).await
     } else {
         axum::serve(
             listener,
@@ -71,14 +70,12 @@ async fn serve_tls(
     router: Router,
     app: Arc<App>,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) {
+) -> Result<(), Error> {
     let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
-    .unwrap_or_else(|_| {
-        rustls::ServerConfig::builder_with_protocol_versions(rustls::DEFAULT_VERSIONS)
-    })
+    .map_err(|e| Error::Tls(e.to_string()))?
     .with_no_client_auth()
     .with_cert_resolver(Arc::new(CurrentCert(app)));
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
@@ -120,4 +117,5 @@ async fn serve_tls(
     {
         tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}; closing");
     }
+    Ok(())
 }
