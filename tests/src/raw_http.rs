@@ -57,3 +57,70 @@ pub async fn raw_request(
         body,
     }
 }
+
+/// Sends `method path` with `headers` and `body`, reads the answer, then sends `GET /v2/` with
+/// `token` on the same connection. Returns the first answer and the second's status (or why the
+/// connection could not carry it).
+pub async fn then_reuse(
+    addr: SocketAddr,
+    (method, path): (&str, &str),
+    headers: &[(&str, String)],
+    body: Vec<u8>,
+    token: &str,
+) -> (RawResponse, Result<u16, String>) {
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to {addr}: {e}"));
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap_or_else(|e| panic!("HTTP handshake with {addr} failed: {e}"));
+    let conn = tokio::spawn(conn);
+    let mut req = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("Host", addr.to_string());
+    for (name, value) in headers {
+        req = req.header(*name, value);
+    }
+    let req = req
+        .body(http_body_util::Full::new(Bytes::from(body)))
+        .unwrap_or_else(|e| panic!("invalid request {method} {path}: {e}"));
+    let resp = sender
+        .send_request(req)
+        .await
+        .unwrap_or_else(|e| panic!("{method} {path} failed: {e}"));
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let first = RawResponse {
+        status,
+        headers,
+        body,
+    };
+
+    let second = async {
+        sender
+            .ready()
+            .await
+            .map_err(|e| format!("connection not reusable: {e}"))?;
+        let req = http::Request::builder()
+            .uri("/v2/")
+            .header("Host", addr.to_string())
+            .header("Authorization", format!("Bearer {token}"))
+            .body(http_body_util::Full::new(Bytes::new()))
+            .map_err(|e| e.to_string())?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| format!("second request failed: {e}"))?;
+        Ok(resp.status().as_u16())
+    }
+    .await;
+    conn.abort();
+    (first, second)
+}

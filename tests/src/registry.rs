@@ -14,7 +14,17 @@ pub struct Registry {
 
 impl Registry {
     pub fn new(base: &str) -> Registry {
-        let http = reqwest::Client::builder()
+        Registry::build(base, reqwest::Client::builder())
+    }
+
+    /// A client that opens a new connection for every request (no keep-alive pool), for tests
+    /// whose subject is not connection reuse.
+    pub fn unpooled(base: &str) -> Registry {
+        Registry::build(base, reqwest::Client::builder().pool_max_idle_per_host(0))
+    }
+
+    fn build(base: &str, builder: reqwest::ClientBuilder) -> Registry {
+        let http = builder
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_else(|e| panic!("cannot build an HTTP client: {e}"));
@@ -221,10 +231,19 @@ pub const SPEC_CODES: &[&str] = &[
 pub async fn expect_client_error(resp: Response, what: &str) -> (StatusCode, String) {
     let status = resp.status();
     let text = body_text(resp).await;
-    assert!(status.is_client_error(), "{what}: expected a 4xx, got {status}: {text}");
+    assert!(
+        status.is_client_error(),
+        "{what}: expected a 4xx, got {status}: {text}"
+    );
     let body: Value = serde_json::from_str(&text)
         .unwrap_or_else(|e| panic!("{what}: {status} body is not the spec's JSON ({e}): {text}"));
-    let code = body["errors"][0]["code"].as_str().unwrap_or_default().to_string();
-    assert!(SPEC_CODES.contains(&code.as_str()), "{what}: {status} with a code outside the spec: {text}");
+    let code = body["errors"][0]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        SPEC_CODES.contains(&code.as_str()),
+        "{what}: {status} with a code outside the spec: {text}"
+    );
     (status, code)
 }

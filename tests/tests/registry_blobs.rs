@@ -239,3 +239,26 @@ async fn deleting_a_blob_unlinks_it_from_one_repository_only() {
         "team/b still has it"
     );
 }
+
+#[tokio::test]
+async fn a_mount_needs_the_blob_in_the_source_repository() {
+    let (_env, registry, token) = env_and_token(&["team/a", "team/b", "team/c"]).await;
+    let blob = Content::random(256);
+    registry.push_blob("team/a", &blob, Some(&token)).await;
+    registry.push_blob("team/c", &blob, Some(&token)).await;
+    let path = format!("/v2/team/a/blobs/{}", blob.digest);
+    let resp = registry
+        .send(registry.request(Method::DELETE, &path, Some(&token)))
+        .await;
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    // team/a no longer has it (team/c does): mounting from team/a is not possible.
+    let req = registry
+        .request(Method::POST, "/v2/team/b/blobs/uploads/", Some(&token))
+        .query(&[("mount", blob.digest.as_str()), ("from", "team/a")]);
+    let resp = registry.send(req).await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::ACCEPTED,
+        "mounted from a repository without the blob"
+    );
+}

@@ -59,6 +59,11 @@ async fn tags_list_is_sorted_and_paginated() {
 
     let (after, _) = page(&registry, "/v2/team/app/tags/list?last=b", &token).await;
     assert_eq!(after["tags"], json!(["c", "latest"]));
+    // `last` need not be a tag: the list goes on after it in lexical order.
+    let (after, _) = page(&registry, "/v2/team/app/tags/list?last=b0", &token).await;
+    assert_eq!(after["tags"], json!(["c", "latest"]));
+    let (after, _) = page(&registry, "/v2/team/app/tags/list?last=zzz", &token).await;
+    assert_eq!(after["tags"], json!([]));
     let (exact, next) = page(&registry, "/v2/team/app/tags/list?n=5", &token).await;
     assert_eq!(exact["tags"].as_array().unwrap().len(), 5);
     assert_eq!(next, None, "no Link when nothing follows");

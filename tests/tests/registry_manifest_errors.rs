@@ -202,3 +202,28 @@ async fn a_manifest_naming_a_deleted_blob_is_refused() {
         .await;
     expect_error(resp, StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN").await;
 }
+
+#[tokio::test]
+async fn a_manifest_of_exactly_4_mib_is_accepted() {
+    let env = TestEnv::standard().await;
+    let registry = env.registry();
+    let token = admin(&env, "team/app").await;
+    let image = Image::random(1);
+    for blob in image.blobs() {
+        registry.push_blob("team/app", blob, Some(&token)).await;
+    }
+    // The spec: registries SHOULD accept manifests of at least 4 MiB.
+    let limit = 4 * 1024 * 1024;
+    let mut body: serde_json::Value = serde_json::from_slice(&image.manifest.bytes).unwrap();
+    body["annotations"] = json!({"padding": ""});
+    let base = serde_json::to_vec(&body).unwrap().len();
+    body["annotations"]["padding"] = json!("x".repeat(limit - base));
+    let exact = Content::new(serde_json::to_vec(&body).unwrap(), OCI_MANIFEST);
+    assert_eq!(exact.bytes.len(), limit);
+    registry
+        .put_manifest_ok("team/app", "big", &exact, &token)
+        .await;
+    registry
+        .assert_serves("team/app", "big", &exact, &token)
+        .await;
+}

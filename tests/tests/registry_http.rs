@@ -1,0 +1,98 @@
+//! HTTP-level behaviour real clients depend on: a keep-alive connection stays usable after the
+//! registry refuses a request before reading its body.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use berth_tests::content::{Content, Image, OCI_MANIFEST};
+use berth_tests::env::TestEnv;
+use berth_tests::raw_http::{then_reuse, RawResponse};
+use serde_json::json;
+
+/// Attempts per case: the server's reaction races with the client's writing, so a single try
+/// may miss a connection dropped without notice.
+const ATTEMPTS: usize = 10;
+
+/// A refusal that lets the client keep the connection (no `Connection: close`) must leave the
+/// connection able to carry the next request.
+fn keeps_its_word(what: &str, attempt: usize, first: &RawResponse, second: Result<u16, String>) {
+    assert!(
+        (400..500).contains(&first.status),
+        "{what}: {}",
+        first.status
+    );
+    let announced_close = first
+        .headers
+        .get("connection")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("close"));
+    if !announced_close {
+        assert_eq!(
+            second,
+            Ok(200),
+            "{what} (attempt {attempt}): answered {} without `Connection: close`, then dropped \
+             the connection, so the client's next request on it failed",
+            first.status
+        );
+    }
+}
+
+async fn setup() -> (TestEnv, String, String) {
+    let env = TestEnv::standard().await;
+    let token = env.admin_token(&["team/app"]).await;
+    let location = env.registry().start_upload("team/app", &token).await;
+    (env, token, location)
+}
+
+#[tokio::test]
+async fn the_connection_survives_an_out_of_order_chunk() {
+    let (env, token, location) = setup().await;
+    let addr = env.registryd.daemon.addr;
+    let body = Content::random(64 * 1024).bytes;
+    for attempt in 0..ATTEMPTS {
+        let headers = [
+            ("Authorization", format!("Bearer {token}")),
+            ("Content-Range", format!("100-{}", 100 + body.len() - 1)),
+        ];
+        let (first, second) =
+            then_reuse(addr, ("PATCH", &location), &headers, body.clone(), &token).await;
+        keeps_its_word("out-of-order PATCH", attempt, &first, second);
+    }
+}
+
+#[tokio::test]
+async fn the_connection_survives_an_unauthorized_upload() {
+    let (env, token, _) = setup().await;
+    let addr = env.registryd.daemon.addr;
+    let blob = Content::random(64 * 1024);
+    let path = format!("/v2/team/app/blobs/uploads/?digest={}", blob.digest);
+    for attempt in 0..ATTEMPTS {
+        let headers = [("Authorization", "Bearer not-a-token".to_string())];
+        let (first, second) =
+            then_reuse(addr, ("POST", &path), &headers, blob.bytes.clone(), &token).await;
+        keeps_its_word("POST with a bad token", attempt, &first, second);
+    }
+}
+
+#[tokio::test]
+async fn the_connection_survives_an_oversize_manifest() {
+    let (env, token, _) = setup().await;
+    let addr = env.registryd.daemon.addr;
+    let image = Image::random(1);
+    let mut body: serde_json::Value = serde_json::from_slice(&image.manifest.bytes).unwrap();
+    body["annotations"] = json!({"padding": "x".repeat(4 * 1024 * 1024 + 16 * 1024)});
+    let oversize = Content::json(&body, OCI_MANIFEST);
+    for attempt in 0..ATTEMPTS {
+        let headers = [
+            ("Authorization", format!("Bearer {token}")),
+            ("Content-Type", OCI_MANIFEST.to_string()),
+        ];
+        let (first, second) = then_reuse(
+            addr,
+            ("PUT", "/v2/team/app/manifests/big"),
+            &headers,
+            oversize.bytes.clone(),
+            &token,
+        )
+        .await;
+        keeps_its_word("oversize manifest PUT", attempt, &first, second);
+    }
+}
