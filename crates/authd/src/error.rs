@@ -17,20 +17,20 @@ pub enum Error {
         reason: String,
     },
     /// A file that cannot be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause (shown in the message, so not chained again).
+        cause: std::io::Error,
     },
     /// A signing key or certificate that cannot be used.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Key {
         /// The key or certificate file.
         path: PathBuf,
-        /// The cause.
-        source: token::KeyError,
+        /// The cause (shown in the message, so not chained again).
+        cause: token::KeyError,
     },
     /// Certificate generation failed.
     #[error("certificate generation failed: {0}")]
@@ -153,7 +153,7 @@ impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            cause: source,
         }
     }
 }

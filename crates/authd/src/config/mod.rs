@@ -147,9 +147,9 @@ pub fn load(path: &Path) -> Result<Config, Error> {
     } else {
         KidStyle::Libtrust
     };
-    let signing = SigningKey::from_pem(&key_pem, &cert_pem, kid).map_err(|source| Error::Key {
+    let signing = SigningKey::from_pem(&key_pem, &cert_pem, kid).map_err(|cause| Error::Key {
         path: key.clone(),
-        source,
+        cause,
     })?;
 
     let htpasswd = match &raw.htpasswd {
