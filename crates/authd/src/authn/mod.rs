@@ -78,7 +78,8 @@ pub struct Users {
 }
 
 impl Users {
-    /// Merges the users of `auth.yaml` with those of an htpasswd file (a name in both is an error).
+    /// Merges the users of `auth.yaml` with those of an htpasswd file; a name in both must have
+    /// its password in only one of them (an auth.yaml entry without one adds labels).
     ///
     /// # Errors
     /// A named user without password, a duplicate name, or a failure to make the decoy hash.
@@ -86,27 +87,35 @@ impl Users {
         mut users: BTreeMap<String, User>,
         htpasswd: Vec<(String, BcryptHash)>,
     ) -> Result<Self, String> {
+        for (name, hash) in htpasswd {
+            match users.get_mut(&name) {
+                // An auth.yaml entry without password gives an htpasswd user its labels.
+                Some(user) if user.password.is_none() && !name.is_empty() => {
+                    user.password = Some(hash)
+                }
+                Some(_) => {
+                    return Err(format!(
+                        "user {name:?} has a password both in users and in the htpasswd file"
+                    ));
+                }
+                None => {
+                    users.insert(
+                        name,
+                        User {
+                            password: Some(hash),
+                            labels: BTreeMap::new(),
+                        },
+                    );
+                }
+            }
+        }
         if let Some((name, _)) = users
             .iter()
             .find(|(n, u)| !n.is_empty() && u.password.is_none())
         {
             return Err(format!(
-                "users.{name:?}: password is required (only \"\" may have none)"
+                "users.{name:?}: password is required (only \"\" may have none, or the user is in the htpasswd file)"
             ));
-        }
-        for (name, hash) in htpasswd {
-            if users.contains_key(&name) {
-                return Err(format!(
-                    "user {name:?} is defined both in users and in the htpasswd file"
-                ));
-            }
-            users.insert(
-                name,
-                User {
-                    password: Some(hash),
-                    labels: BTreeMap::new(),
-                },
-            );
         }
         let cost = users
             .values()
@@ -332,6 +341,23 @@ mod tests {
         );
         assert!(
             Users::new(map, vec![("x".to_owned(), hash("b"))]).is_err_and(|e| e.contains("both"))
+        );
+        let mut map = BTreeMap::new();
+        let labels = BTreeMap::from([("group".to_owned(), vec!["ops".to_owned()])]);
+        map.insert(
+            "y".to_owned(),
+            User {
+                password: None,
+                labels: labels.clone(),
+            },
+        );
+        let merged =
+            Users::new(map, vec![("y".to_owned(), hash("c"))]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            merged
+                .current("y")
+                .map(|i| (i.labels, i.password.is_some())),
+            Some((labels, true))
         );
     }
 }
