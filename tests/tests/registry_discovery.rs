@@ -1,11 +1,10 @@
-//! Content discovery: tags list and catalog with `n`/`last` pagination and `Link`, and the
-//! referrers API with `artifactType` filtering.
+//! Content discovery: tags list and catalog, sorted, with `n`/`last` pagination and `Link`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use berth_tests::content::{artifact, empty_config, sha256, Content, Image, OCI_INDEX};
+use berth_tests::content::Image;
 use berth_tests::env::TestEnv;
 use berth_tests::registry::{expect_error, header, Registry};
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 /// GET `path`: the JSON body and the `Link` header's target (if any).
@@ -114,124 +113,87 @@ async fn catalog_lists_repositories_sorted_and_paginated() {
     assert_eq!(next, None);
 }
 
+/// Follows `Link` from `first` to the end; returns every page's `key` entries in order.
+async fn walk(registry: &Registry, first: &str, key: &str, token: &str) -> (Vec<String>, usize) {
+    let (mut items, mut pages, mut next) = (Vec::new(), 0, Some(first.to_string()));
+    while let Some(path) = next {
+        pages += 1;
+        assert!(pages <= 100, "pagination does not end");
+        let (body, link) = page(registry, &path, token).await;
+        items.extend(
+            body[key]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_string()),
+        );
+        next = link;
+    }
+    (items, pages)
+}
+
 #[tokio::test]
-async fn referrers_list_artifacts_and_filter_by_type() {
+async fn listings_are_in_byte_order_and_pages_cover_them_once() {
     let env = TestEnv::standard().await;
     let registry = env.registry();
-    let token = env
-        .token("admin", &["repository:team/app:pull,push,delete"])
-        .await;
+    let repos = ["a", "a/b", "a-b", "a.b", "a_b", "z", "a/b/c"];
+    let mut scopes: Vec<String> = repos
+        .iter()
+        .map(|r| format!("repository:{r}:pull,push"))
+        .collect();
+    scopes.push("repository:team/tags:pull,push".into());
+    let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
+    let token = env.token("admin", &scopes).await;
     let image = Image::random(1);
-    registry
-        .push_image("team/app", "v1", &image, Some(&token))
-        .await;
-    let layer = Content::random(32);
-    registry
-        .push_blob("team/app", &empty_config(), Some(&token))
-        .await;
-    registry.push_blob("team/app", &layer, Some(&token)).await;
-    let sbom = artifact("application/vnd.example.sbom+json", &layer, &image.manifest);
-    let signature = artifact("application/vnd.example.signature", &layer, &image.manifest);
-    for manifest in [&sbom, &signature] {
+    for repo in repos {
+        registry.push_image(repo, "v1", &image, Some(&token)).await;
+    }
+    // Tags: mixed case and punctuation, more than a few pages' worth.
+    let mut tags: Vec<String> = ["a", "B", "_x", "1", "A-b", "a.b", "a-b", "a_b", "Z"]
+        .iter()
+        .map(|t| (*t).to_string())
+        .collect();
+    tags.extend((0..40).map(|i| format!("v{i}")));
+    for blob in image.blobs() {
+        registry.push_blob("team/tags", blob, Some(&token)).await;
+    }
+    for tag in &tags {
         registry
-            .push_manifest("team/app", &manifest.digest, manifest, Some(&token))
+            .push_manifest("team/tags", tag, &image.manifest, Some(&token))
             .await;
     }
+    let mut expected = tags.clone();
+    expected.sort(); // byte order, as `str::cmp`
+    let (all, _) = page(&registry, "/v2/team/tags/tags/list", &token).await;
+    let all: Vec<String> = all["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(all, expected);
+    let (paged, pages) = walk(&registry, "/v2/team/tags/tags/list?n=7", "tags", &token).await;
+    assert_eq!(paged, expected, "pages of 7 cover every tag once, in order");
+    assert_eq!(pages, expected.len().div_ceil(7));
 
-    let path = format!("/v2/team/app/referrers/{}", image.manifest.digest);
-    let resp = registry.get(&path, Some(&token)).await;
-    assert_eq!(resp.status(), StatusCode::OK);
-    assert_eq!(header(&resp, "Content-Type"), OCI_INDEX);
-    assert!(
-        header(&resp, "OCI-Filters-Applied").is_empty(),
-        "no filter asked"
+    let catalog = env.token("admin", &["registry:catalog:*"]).await;
+    let (all, _) = page(&registry, "/v2/_catalog", &catalog).await;
+    let all: Vec<String> = all["repositories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    let mut sorted = all.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(all, sorted, "catalog in byte order, without duplicates");
+    for repo in repos.iter().chain(&["team/tags"]) {
+        assert!(all.iter().any(|r| r == repo), "{repo} missing from {all:?}");
+    }
+    let (paged, _) = walk(&registry, "/v2/_catalog?n=2", "repositories", &catalog).await;
+    assert_eq!(
+        paged, all,
+        "catalog pages of 2 cover every repository once, in order"
     );
-    let body: Value = resp.json().await.unwrap();
-    assert_eq!(body["schemaVersion"], 2);
-    assert_eq!(body["mediaType"], OCI_INDEX);
-    let mut listed: Vec<(String, String, u64)> = body["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            assert_eq!(d["mediaType"], "application/vnd.oci.image.manifest.v1+json");
-            assert!(
-                d["annotations"]["test.unique"].is_string(),
-                "annotations carried over: {d}"
-            );
-            (
-                d["digest"].as_str().unwrap().into(),
-                d["artifactType"].as_str().unwrap().into(),
-                d["size"].as_u64().unwrap(),
-            )
-        })
-        .collect();
-    listed.sort();
-    let mut expected: Vec<(String, String, u64)> = [
-        (&sbom, "application/vnd.example.sbom+json"),
-        (&signature, "application/vnd.example.signature"),
-    ]
-    .iter()
-    .map(|(m, t)| (m.digest.clone(), (*t).to_string(), m.bytes.len() as u64))
-    .collect();
-    expected.sort();
-    assert_eq!(listed, expected);
-
-    let resp = registry
-        .send(
-            registry
-                .request(Method::GET, &path, Some(&token))
-                .query(&[("artifactType", "application/vnd.example.signature")]),
-        )
-        .await;
-    assert_eq!(resp.status(), StatusCode::OK);
-    assert_eq!(header(&resp, "OCI-Filters-Applied"), "artifactType");
-    let body: Value = resp.json().await.unwrap();
-    let digests: Vec<&str> = body["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["digest"].as_str().unwrap())
-        .collect();
-    assert_eq!(digests, vec![signature.digest.as_str()]);
-
-    // Unknown subject: an empty index, not a 404.
-    let resp = registry
-        .get(
-            &format!("/v2/team/app/referrers/{}", sha256(b"nothing")),
-            Some(&token),
-        )
-        .await;
-    assert_eq!(resp.status(), StatusCode::OK);
-    assert_eq!(header(&resp, "Content-Type"), OCI_INDEX);
-    let body: Value = resp.json().await.unwrap();
-    assert_eq!(body["manifests"], json!([]));
-
-    let resp = registry
-        .get("/v2/team/app/referrers/sha256:nothex", Some(&token))
-        .await;
-    expect_error(resp, StatusCode::BAD_REQUEST, "DIGEST_INVALID").await;
-
-    // A deleted referrer is no longer listed.
-    let resp = registry
-        .send(registry.request(
-            Method::DELETE,
-            &format!("/v2/team/app/manifests/{}", sbom.digest),
-            Some(&token),
-        ))
-        .await;
-    assert_eq!(resp.status(), StatusCode::ACCEPTED);
-    let body: Value = registry
-        .get(&path, Some(&token))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let digests: Vec<&str> = body["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["digest"].as_str().unwrap())
-        .collect();
-    assert_eq!(digests, vec![signature.digest.as_str()]);
 }
