@@ -55,3 +55,38 @@ async fn an_acl_edit_applies_and_a_broken_edit_is_refused() {
         "{error:?}"
     );
 }
+
+#[tokio::test]
+async fn an_htpasswd_edit_applies_without_restart() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let file = dir.path().join("users.htpasswd");
+    std::fs::write(&file, format!("carol:{}\n", crate::harness::hash("one")))
+        .unwrap_or_else(|e| panic!("{e}"));
+    // No lockout: the polling below fails with the new password until the reload.
+    let extra = format!(
+        "htpasswd: {{path: {}}}\nthrottle: {{account_failures: 0, ip_failures: 0}}",
+        file.display()
+    );
+    let authd = Authd::start(&yaml(READ_ONLY, &extra)).await;
+    let status = |password: &'static str| {
+        let authd = &authd;
+        async move {
+            authd
+                .get(Some(("carol", password)), &[("service", SERVICE)])
+                .await
+                .0
+        }
+    };
+    assert_eq!((status("one").await, status("two").await), (200, 401));
+    std::fs::write(&file, format!("carol:{}\n", crate::harness::hash("two")))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        crate::harness::eventually(|| async { status("two").await == 200 }).await,
+        "new password never accepted"
+    );
+    assert_eq!(
+        status("one").await,
+        401,
+        "the old password (cached before) must stop working"
+    );
+}
