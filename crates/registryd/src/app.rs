@@ -18,7 +18,7 @@ use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::error::{Error, InternalCause};
 use crate::routes::{dispatch, endpoint_of, Subject};
-use crate::service::{spawn_upload_purger, Registry};
+use crate::service::{spawn_maintenance, Registry};
 use crate::tls;
 
 /// How long in-flight requests may drain after a shutdown signal.
@@ -46,7 +46,7 @@ pub async fn build(cfg: &Config) -> Result<Router, Error> {
     )
     .await?;
     let registry = Arc::new(registry);
-    spawn_upload_purger(&registry, &cfg.storage.maintenance.uploadpurging);
+    spawn_maintenance(&registry, &cfg.storage.maintenance);
     let state = Arc::new(AppState {
         registry,
         auth,

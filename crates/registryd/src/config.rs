@@ -64,6 +64,34 @@ pub struct Maintenance {
     /// Removal of upload sessions abandoned by their clients.
     #[serde(default)]
     pub uploadpurging: UploadPurging,
+    /// Removal of blob bytes nothing references any more (after deletes).
+    #[serde(default)]
+    pub gc: Gc,
+}
+
+/// `storage.maintenance.gc` (ours; registry:2 only collects offline).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gc {
+    /// On unless set to false.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// How often to collect.
+    #[serde(default = "default_gc_interval", deserialize_with = "go_duration")]
+    pub interval: Duration,
+}
+
+impl Default for Gc {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval: default_gc_interval(),
+        }
+    }
+}
+
+fn default_gc_interval() -> Duration {
+    Duration::from_secs(3600)
 }
 
 /// `storage.maintenance.uploadpurging`, as in registry:2 (durations like `168h`, `1h30m`).

@@ -67,6 +67,29 @@ impl Db {
         Ok(())
     }
 
+    /// Deletes the rows of blobs no repository links and no manifest is; returns their digests.
+    /// One transaction.
+    ///
+    /// # Errors
+    /// `Db` on failure.
+    pub async fn delete_unlinked_blobs(&self) -> Result<Vec<String>, Error> {
+        let mut tx = self.begin().await?;
+        let digests: Vec<String> = sqlx::query_scalar(
+            "SELECT digest FROM blobs b WHERE NOT EXISTS (SELECT 1 FROM repo_blobs rb WHERE rb.digest = b.digest) \
+             AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.digest = b.digest)",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        for d in &digests {
+            sqlx::query("DELETE FROM blobs WHERE digest = ?")
+                .bind(d)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(digests)
+    }
+
     /// Removes a blob from a repository (its bytes stay for other repositories); false when it
     /// was not linked.
     ///

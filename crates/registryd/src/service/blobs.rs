@@ -24,7 +24,16 @@ impl Registry {
     /// `BlobUnknown` when not linked; `Io` when the bytes are unreadable.
     pub async fn open_blob(&self, repo: &RepoName, digest: &Digest) -> Result<(File, u64), Error> {
         let size = self.blob_size(repo, digest).await?;
-        Ok((self.files.open_blob(digest).await?, size))
+        // A DELETE racing this read may have let garbage collection take the bytes.
+        let file = self
+            .files
+            .open_blob(digest)
+            .await
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => Error::BlobUnknown(digest.to_string()),
+                _ => Error::Io(e),
+            })?;
+        Ok((file, size))
     }
 
     /// Unlinks a blob from a repository.

@@ -1,14 +1,16 @@
 //! Upkeep of the data directory: upload sessions abandoned by their clients are removed after
 //! `storage.maintenance.uploadpurging.age`, as registry:2 does, and so are stray upload files
-//! with no session (left by a crash mid-write).
+//! with no session (left by a crash mid-write); and [`spawn_maintenance`] runs that and garbage
+//! collection periodically.
 
+use std::future::Future;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use uuid::Uuid;
 
 use super::Registry;
-use crate::config::UploadPurging;
+use crate::config::Maintenance;
 use crate::error::Error;
 
 impl Registry {
@@ -44,31 +46,51 @@ impl Registry {
     }
 }
 
-/// Runs [`Registry::purge_uploads`] every `interval` while the registry lives. The task holds
-/// only a weak reference, so it ends by itself once the router (and its registry) is dropped —
-/// no separate cancellation to wire through `serve`.
-pub fn spawn_upload_purger(registry: &Arc<Registry>, cfg: &UploadPurging) {
-    if !cfg.enabled {
-        return;
+/// Starts the periodic upkeep jobs that are enabled: upload purging and garbage collection.
+/// Each task holds only a weak reference, so it ends by itself once the router (and its
+/// registry) is dropped — no separate cancellation to wire through `serve`.
+pub fn spawn_maintenance(registry: &Arc<Registry>, cfg: &Maintenance) {
+    let purge = cfg.uploadpurging.clone();
+    if purge.enabled {
+        every(registry, purge.interval, move |reg| async move {
+            match reg.purge_uploads(purge.age, purge.dryrun).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    purged = n,
+                    dryrun = purge.dryrun,
+                    "purged abandoned uploads"
+                ),
+                Err(e) => tracing::warn!(error = %e, "upload purge failed"),
+            }
+        });
     }
+    if cfg.gc.enabled {
+        every(registry, cfg.gc.interval, |reg| async move {
+            match reg.collect_garbage().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "collected unreferenced blobs"),
+                Err(e) => tracing::warn!(error = %e, "garbage collection failed"),
+            }
+        });
+    }
+}
+
+/// Runs `job` every `interval` (first run after one interval) while the registry lives.
+fn every<F, Fut>(registry: &Arc<Registry>, interval: Duration, job: F)
+where
+    F: Fn(Arc<Registry>) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
     let weak: Weak<Registry> = Arc::downgrade(registry);
-    let (age, interval, dryrun) = (
-        cfg.age,
-        cfg.interval.max(Duration::from_secs(1)),
-        cfg.dryrun,
-    );
+    let interval = interval.max(Duration::from_secs(1));
     tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(interval);
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
         loop {
             ticker.tick().await;
             let Some(registry) = weak.upgrade() else {
                 return;
             };
-            match registry.purge_uploads(age, dryrun).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(purged = n, dryrun, "purged abandoned uploads"),
-                Err(e) => tracing::warn!(error = %e, "upload purge failed"),
-            }
+            job(registry).await;
         }
     });
 }

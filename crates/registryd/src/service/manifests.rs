@@ -49,7 +49,16 @@ impl Registry {
             .await?
             .ok_or_else(unknown)?;
         let body = if with_body {
-            Some(self.files.read_blob(&digest).await?)
+            // A DELETE racing this read may have let garbage collection take the bytes.
+            Some(
+                self.files
+                    .read_blob(&digest)
+                    .await
+                    .map_err(|e| match e.kind() {
+                        std::io::ErrorKind::NotFound => unknown(),
+                        _ => Error::Io(e),
+                    })?,
+            )
         } else {
             None
         };
@@ -91,6 +100,7 @@ impl Registry {
             subject: parsed.subject.as_ref().map(ToString::to_string),
             annotations: parsed.annotations.clone(),
         };
+        let _commit = self.commit_lock.read().await;
         self.files.write_blob(&digest, body).await?;
         let tag = match reference {
             Reference::Tag(t) => Some(t.as_str()),

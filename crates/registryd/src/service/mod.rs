@@ -3,6 +3,7 @@
 //! never the routes.
 
 mod blobs;
+mod gc;
 mod listing;
 mod maintenance;
 mod manifest_doc;
@@ -15,7 +16,7 @@ use crate::storage::paths::Paths;
 use crate::storage::Files;
 
 pub use listing::{Page, MAX_PAGE};
-pub use maintenance::spawn_upload_purger;
+pub use maintenance::spawn_maintenance;
 pub use manifests::StoredManifest;
 pub use uploads::{ChunkRange, UploadProgress};
 
@@ -30,6 +31,10 @@ pub struct Registry {
     uploads: uploads::HashStates,
     /// `storage.delete.enabled`.
     delete_enabled: bool,
+    /// Held (shared) by every operation that makes a stored blob reachable — commit, mount,
+    /// manifest push — across its file and row writes, and (exclusive) by garbage collection,
+    /// so a blob is never collected between its bytes landing and its row pointing at them.
+    commit_lock: tokio::sync::RwLock<()>,
 }
 
 impl Registry {
@@ -48,6 +53,7 @@ impl Registry {
             files,
             uploads: uploads::HashStates::default(),
             delete_enabled,
+            commit_lock: tokio::sync::RwLock::new(()),
         })
     }
 

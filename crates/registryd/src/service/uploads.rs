@@ -228,6 +228,7 @@ impl Registry {
                 "content is {actual}, not {digest}"
             )));
         }
+        let _commit = self.commit_lock.read().await;
         self.files.commit_upload(&uuid, digest).await?;
         self.db
             .link_blob(
@@ -292,6 +293,7 @@ impl Registry {
         digest: &Digest,
         from: Option<&RepoName>,
     ) -> Result<bool, Error> {
+        let _commit = self.commit_lock.read().await;
         let size = match from {
             Some(from) => {
                 self.db

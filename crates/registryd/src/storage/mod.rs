@@ -44,7 +44,7 @@ impl Files {
     /// When the folders cannot be created.
     pub async fn open(paths: Paths) -> io::Result<Self> {
         fs::create_dir_all(paths.uploads_dir()).await?;
-        fs::create_dir_all(paths.root().join("blobs")).await?;
+        fs::create_dir_all(paths.blobs_dir()).await?;
         Ok(Self { paths })
     }
 
@@ -205,6 +205,42 @@ impl Files {
             out.push((uuid, entry.metadata().await?.modified()?));
         }
         Ok(out)
+    }
+
+    /// Every blob file in the store, by digest (files not named by a digest are skipped).
+    ///
+    /// # Errors
+    /// On disk failure.
+    pub async fn list_blobs(&self) -> io::Result<Vec<Digest>> {
+        let mut out = vec![];
+        let mut prefixes = fs::read_dir(self.paths.blobs_dir()).await?;
+        while let Some(prefix) = prefixes.next_entry().await? {
+            if !prefix.file_type().await?.is_dir() {
+                continue;
+            }
+            let mut files = fs::read_dir(prefix.path()).await?;
+            while let Some(file) = files.next_entry().await? {
+                let name = file.file_name();
+                if let Some(d) = name
+                    .to_str()
+                    .and_then(|n| Digest::parse(&format!("sha256:{n}")).ok())
+                {
+                    out.push(d);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes a stored blob's bytes; absence is fine.
+    ///
+    /// # Errors
+    /// On disk failure other than absence.
+    pub async fn remove_blob(&self, digest: &Digest) -> io::Result<()> {
+        match fs::remove_file(self.paths.blob(digest)).await {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
     }
 
     /// Opens a stored blob for reading.

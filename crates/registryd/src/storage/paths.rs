@@ -54,14 +54,17 @@ impl Paths {
         self.uploads_dir().join(uuid.to_string())
     }
 
+    /// The sha256 content store (`blobs/sha256`).
+    #[must_use]
+    pub fn blobs_dir(&self) -> PathBuf {
+        self.root.join("blobs").join("sha256")
+    }
+
     /// The folder a blob lives in (`blobs/sha256/ab`).
     #[must_use]
     pub fn blob_dir(&self, digest: &Digest) -> PathBuf {
         let hex = digest.hex();
-        self.root
-            .join("blobs")
-            .join("sha256")
-            .join(hex.get(..2).unwrap_or("00"))
+        self.blobs_dir().join(hex.get(..2).unwrap_or("00"))
     }
 
     /// A blob's bytes.
