@@ -51,8 +51,6 @@ pub enum Error {
     /// No or bad credentials; carries the `WWW-Authenticate` value.
     #[error("authentication required")]
     Unauthorized { challenge: String },
-    #[error("requested access to the resource is denied")]
-    Denied,
     #[error("the operation is unsupported: {0}")]
     Unsupported(String),
     /// A path under `/v2/` that names no endpoint.
@@ -96,7 +94,7 @@ impl Error {
             | Self::RangeInvalid { .. }
             | Self::ContentRangeInvalid(_) => "RANGE_INVALID",
             Self::Unauthorized { .. } => "UNAUTHORIZED",
-            Self::Denied => "DENIED",
+            Self::Db(sqlx::Error::PoolTimedOut) => "TOOMANYREQUESTS",
             Self::Unsupported(_) | Self::NotFound(_) | Self::BadParameter(_) => "UNSUPPORTED",
             Self::Config(_) | Self::Db(_) | Self::Migrate(_) | Self::Io(_) | Self::Internal(_) => {
                 "UNKNOWN"
@@ -125,7 +123,7 @@ impl Error {
             | Self::RangeInvalid { .. }
             | Self::ContentRangeInvalid(_) => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
-            Self::Denied => StatusCode::FORBIDDEN,
+            Self::Db(sqlx::Error::PoolTimedOut) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unsupported(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Config(_) | Self::Db(_) | Self::Migrate(_) | Self::Io(_) | Self::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -151,12 +149,12 @@ impl From<NameError> for Error {
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        let (message, detail) = if self.is_internal() {
-            ("internal server error".to_owned(), String::new())
-        } else {
-            (self.to_string(), String::new())
+        let message = match self.status() {
+            StatusCode::INTERNAL_SERVER_ERROR => "internal server error".to_owned(),
+            StatusCode::TOO_MANY_REQUESTS => "too many requests: retry later".to_owned(),
+            _ => self.to_string(),
         };
-        let body = json!({"errors": [{"code": self.code(), "message": message, "detail": detail}]});
+        let body = json!({"errors": [{"code": self.code(), "message": message, "detail": ""}]});
         let mut resp = (self.status(), axum::Json(body)).into_response();
         let headers = resp.headers_mut();
         match &self {
@@ -184,6 +182,9 @@ impl IntoResponse for Error {
                         headers.insert(name, v);
                     }
                 }
+            }
+            Self::Db(sqlx::Error::PoolTimedOut) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             Self::RangeInvalid { size } => {
                 if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
@@ -255,6 +256,22 @@ mod tests {
         assert_eq!(
             resp.headers()[header::WWW_AUTHENTICATE],
             "Bearer realm=\"r\""
+        );
+    }
+
+    #[tokio::test]
+    async fn an_exhausted_database_pool_asks_the_client_to_retry() {
+        let resp = Error::Db(sqlx::Error::PoolTimedOut).into_response();
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "1");
+        assert!(resp.extensions().get::<InternalCause>().is_none());
+        assert_eq!(
+            body_json(resp).await["errors"][0]["code"],
+            "TOOMANYREQUESTS"
+        );
+        assert_eq!(
+            Error::Db(sqlx::Error::RowNotFound).status(),
+            StatusCode::INTERNAL_SERVER_ERROR
         );
     }
 

@@ -91,5 +91,5 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = term => {},
     }
-    tracing::info!("shutdown signal received, draining");
+    tracing::info!("shutting down: signal received, draining requests");
 }
