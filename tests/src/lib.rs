@@ -29,13 +29,15 @@
 //! - [`content`]: random blobs, tar layers, images, indexes, artifacts (with digests).
 //! - [`oci_layout`]: OCI image layouts on disk for skopeo.
 //! - [`tokens`]: tokens authd would not issue (expired, signed by another key) via the `token` crate.
-//! - [`raw_http`]: requests whose path must not be normalised (`a/../b`).
+//! - [`raw_http`]: requests whose path must not be normalised (`a/../b`), connection reuse.
+//! - [`bodies`]: request bodies that stall or break off mid-upload.
 //! - [`cli`], [`docker`], [`skopeo`]: the client CLIs. Docker tests need `DOCKER_HOST` to name a
 //!   running daemon and fail (never skip) without one: run them through `./scripts/test`.
 
 pub mod auth_yaml;
 pub mod authd;
 pub mod bins;
+pub mod bodies;
 pub mod cli;
 pub mod content;
 pub mod daemon;

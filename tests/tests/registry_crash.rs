@@ -6,6 +6,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use berth_tests::bodies::stalling_body;
 use berth_tests::content::{sha256, Content, Image};
 use berth_tests::env::TestEnv;
 use berth_tests::registry::{header, Registry};
@@ -329,28 +330,20 @@ async fn sigterm_stops_registryd_cleanly_and_keeps_its_data() {
         .await;
 }
 
-/// A request body that yields `first` in 1 MiB pieces, tells `sent` when all of it was handed
-/// to the connection, then never ends (the daemon is killed while it waits for the rest).
-fn stalling_body(first: Vec<u8>, sent: tokio::sync::oneshot::Sender<()>) -> reqwest::Body {
-    let pieces: Vec<Vec<u8>> = first.chunks(1024 * 1024).map(<[u8]>::to_vec).collect();
-    let state = (pieces.into_iter(), Some(sent));
-    let stream = futures_util::stream::unfold(state, |(mut pieces, mut sent)| async move {
-        match pieces.next() {
-            Some(piece) => Some((Ok::<_, std::io::Error>(piece), (pieces, sent))),
-            None => {
-                if let Some(sent) = sent.take() {
-                    let _ = sent.send(());
-                }
-                futures_util::future::pending::<()>().await;
-                None
-            }
-        }
-    });
-    reqwest::Body::wrap_stream(stream)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunk_cut_by_kill_9_resumes_from_the_reported_range() {
+    cut_chunk_then_resume(false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_chunk_cut_by_kill_9_resumes_from_the_reported_range() {
+async fn a_chunk_with_content_range_cut_by_kill_9_resumes_from_the_reported_range() {
+    cut_chunk_then_resume(true).await;
+}
+
+/// Sends 1 MiB, then a second chunk (announced with `Content-Range` and `Content-Length` when
+/// `announced`) that is cut by kill -9 after 6 of its 11 MiB; after the restart the upload goes on
+/// from the range the registry reports and must produce the right blob.
+async fn cut_chunk_then_resume(announced: bool) {
     let mut env = TestEnv::standard().await;
     let token = env.admin_token(&["team/app"]).await;
     let blob = Content::random(12 * 1024 * 1024);
@@ -372,10 +365,15 @@ async fn a_chunk_cut_by_kill_9_resumes_from_the_reported_range() {
     let (sent, was_sent) = tokio::sync::oneshot::channel();
     let cut = first + 6 * 1024 * 1024;
     let body = stalling_body(blob.bytes[first..cut].to_vec(), sent);
-    let req = registry
+    let mut req = registry
         .request(Method::PATCH, &location, Some(&token))
         .header("Content-Type", "application/octet-stream")
         .body(body);
+    if announced {
+        req = req
+            .header("Content-Range", format!("{first}-{}", blob.bytes.len() - 1))
+            .header("Content-Length", (blob.bytes.len() - first).to_string());
+    }
     let pending = tokio::spawn(req.send());
     was_sent.await.unwrap();
     env.registryd.daemon.kill9();

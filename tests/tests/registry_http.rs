@@ -5,6 +5,8 @@
 use berth_tests::content::{Content, Image, OCI_MANIFEST};
 use berth_tests::env::TestEnv;
 use berth_tests::raw_http::{then_reuse, RawResponse};
+use berth_tests::registry::Registry;
+use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 /// Attempts per case: the server's reaction races with the client's writing, so a single try
@@ -94,5 +96,47 @@ async fn the_connection_survives_an_oversize_manifest() {
         )
         .await;
         keeps_its_word("oversize manifest PUT", attempt, &first, second);
+    }
+}
+
+#[tokio::test]
+async fn a_large_refused_request_still_gets_its_answer() {
+    let (env, token, location) = setup().await;
+    let registry = Registry::unpooled(&env.registryd.url());
+    let big = Content::random(8 * 1024 * 1024);
+    for attempt in 0..ATTEMPTS {
+        // A chunk at the wrong offset and an upload with a bad token: both refused before the
+        // body is read. The client must be able to read that refusal, not a broken connection.
+        let chunk = registry
+            .request(Method::PATCH, &location, Some(&token))
+            .header(
+                "Content-Range",
+                format!("100-{}", 100 + big.bytes.len() - 1),
+            )
+            .body(big.bytes.clone());
+        let upload = registry
+            .request(
+                Method::POST,
+                "/v2/team/app/blobs/uploads/",
+                Some("not-a-token"),
+            )
+            .query(&[("digest", &big.digest)])
+            .body(big.bytes.clone());
+        for (what, req, status) in [
+            (
+                "out-of-order chunk",
+                chunk,
+                StatusCode::RANGE_NOT_SATISFIABLE,
+            ),
+            ("upload with a bad token", upload, StatusCode::UNAUTHORIZED),
+        ] {
+            match req.send().await {
+                Ok(resp) => assert_eq!(resp.status(), status, "{what}"),
+                Err(e) => panic!(
+                    "{what} (attempt {attempt}): the client got no answer, only {e:?}: the \
+                     registry answered before reading the body and reset the connection"
+                ),
+            }
+        }
     }
 }

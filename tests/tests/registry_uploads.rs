@@ -249,3 +249,72 @@ async fn cancelled_and_foreign_upload_sessions_are_unknown() {
         .await;
     expect_error(resp, StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN").await;
 }
+
+/// Attempts to resume an abandoned upload (the abandoned request may still be finishing on the
+/// server when the client asks for the status).
+const RESUME_ATTEMPTS: usize = 20;
+
+#[tokio::test]
+async fn a_chunk_the_client_abandons_leaves_a_consistent_session() {
+    let (env, registry, token) = env_and_token(&["team/app"]).await;
+    let blob = Content::random(8 * 1024 * 1024);
+    let location = registry.start_upload("team/app", &token).await;
+    let cut = 3 * 1024 * 1024;
+    let req = registry
+        .request(Method::PATCH, &location, Some(&token))
+        .header("Content-Type", "application/octet-stream")
+        .body(berth_tests::bodies::broken_body(blob.bytes[..cut].to_vec()));
+    assert!(
+        req.send().await.is_err(),
+        "the abandoned request cannot succeed"
+    );
+
+    // Resume from whatever range the registry reports. A refused chunk is answered before its
+    // body is read and the connection dropped (see registry_http), so a fresh connection per
+    // request, and a transport error counts as a refusal.
+    let fresh = Registry::unpooled(&env.registryd.url());
+    let mut finished_at = None;
+    for _ in 0..RESUME_ATTEMPTS {
+        let resp = fresh.get(&location, Some(&token)).await;
+        assert_eq!(
+            resp.status(),
+            StatusCode::NO_CONTENT,
+            "the session is still there"
+        );
+        let range = upload_range(&resp);
+        let next = match range.as_str() {
+            "" | "0-0" => 0,
+            r => r
+                .strip_prefix("0-")
+                .and_then(|e| e.parse::<usize>().ok())
+                .map(|e| e + 1)
+                .unwrap_or_else(|| panic!("Range {r}")),
+        };
+        assert!(next <= cut, "Range {range} beyond what was sent");
+        let range_header = format!("{next}-{}", blob.bytes.len() - 1);
+        let req = fresh
+            .request(Method::PATCH, &header(&resp, "Location"), Some(&token))
+            .header("Content-Range", range_header)
+            .body(blob.bytes[next..].to_vec());
+        if let Ok(resp) = req.send().await {
+            if resp.status() == StatusCode::ACCEPTED {
+                finished_at = Some(header(&resp, "Location"));
+                break;
+            }
+            assert_eq!(resp.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+        }
+    }
+    let location = finished_at.expect("the upload could be resumed");
+    let resp = fresh
+        .finish_upload(&location, &token, &blob.digest, &[])
+        .await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::CREATED,
+        "the resumed upload hashes right"
+    );
+    let resp = fresh
+        .get(&format!("/v2/team/app/blobs/{}", blob.digest), Some(&token))
+        .await;
+    assert_eq!(sha256(&resp.bytes().await.unwrap()), blob.digest);
+}
