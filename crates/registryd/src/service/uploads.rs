@@ -4,7 +4,8 @@
 //! An upload's bytes live in `uploads/<uuid>`; its repository in the `uploads` table. The sha256
 //! state of a session is kept in memory and rebuilt by re-reading the file when missing (after a
 //! restart), so uploads resume across restarts. A failed chunk is cut off again (file truncated,
-//! hash state restored), so the session stays where it was.
+//! hash state restored), so the session stays where it was; a request dropped mid-chunk leaves
+//! the state to be rebuilt from the file, which is what the status then reports.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -165,7 +166,9 @@ impl Registry {
                 });
             }
         }
-        let before = state.clone();
+        // While the chunk is written the session has no hash state: if this request is dropped
+        // mid-write (client gone), the next one rebuilds it from whatever reached the file.
+        let before = guard.take().ok_or(Error::BlobUploadUnknown)?;
         let mut hasher = before.hasher.clone();
         let result = self.files.append(&uuid, body, &mut hasher).await;
         let failure = match (&result, range) {
@@ -345,6 +348,67 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The storage layer's write buffer is 1 MiB.
+    const WRITE_CHUNK_PROBE: usize = 1024 * 1024;
+
+    #[tokio::test]
+    async fn a_request_dropped_mid_chunk_leaves_a_consistent_session() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = Registry::open(dir.path(), false).await.unwrap();
+        let repo = RepoName::parse("a").unwrap();
+        let session = reg.start_upload(&repo).await.unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let mut tx = Some(tx);
+        // More than the write buffer, so it reaches the file before the request is dropped.
+        let first = Bytes::from(vec![7u8; 2 * WRITE_CHUNK_PROBE]);
+        let whole = [&first[..], b" world"].concat();
+        let first_for_body = first.clone();
+        // Yields `first`, then signals and never ends: a client that stalls, then goes away.
+        let body = futures_util::stream::unfold(0, move |i| {
+            let tx = if i > 0 { tx.take() } else { None };
+            let first = first_for_body.clone();
+            async move {
+                if i == 0 {
+                    return Some((Ok::<_, std::io::Error>(first), 1));
+                }
+                if let Some(tx) = tx {
+                    let _ = tx.send(());
+                }
+                std::future::pending::<Option<(Result<Bytes, std::io::Error>, i32)>>().await
+            }
+        });
+        tokio::select! {
+            _ = reg.append_chunk(&repo, session.uuid, None, String::new(), body) => panic!("the body never ends"),
+            _ = rx => {}
+        }
+        let at = reg.upload_status(&repo, session.uuid).await.unwrap().size;
+        assert!(at <= first.len() as u64);
+        let rest = Bytes::copy_from_slice(&whole[usize::try_from(at).unwrap()..]);
+        let range = ChunkRange {
+            start: at,
+            end: whole.len() as u64 - 1,
+        };
+        let body = futures_util::stream::iter([Ok::<_, std::io::Error>(rest)]);
+        reg.append_chunk(&repo, session.uuid, Some(range), String::new(), body)
+            .await
+            .unwrap();
+        let none = futures_util::stream::iter(Vec::<Result<Bytes, std::io::Error>>::new());
+        reg.finish_upload(
+            &repo,
+            session.uuid,
+            &Digest::of(&whole),
+            None,
+            String::new(),
+            none,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            reg.blob_size(&repo, &Digest::of(&whole)).await.unwrap(),
+            whole.len() as u64
+        );
+    }
 
     #[test]
     fn content_ranges_parse_in_both_forms() {
