@@ -200,3 +200,31 @@ async fn docker_pulls_its_platform_from_a_multi_arch_index() {
         "docker took the amd64 entry's config"
     );
 }
+
+#[tokio::test]
+async fn docker_works_with_an_htpasswd_registry() {
+    let docker = Docker::connect();
+    let env = TestEnv::htpasswd(&[berth_tests::authd::User::new("carol", "carol-pass")]).await;
+    let host = env.registry_host();
+    let out = docker.login(&host, "carol", "wrong");
+    assert!(!out.success, "a wrong password logged in: {}", out.all());
+    assert!(docker.login(&host, "carol", "carol-pass").success);
+    let image = Image::oci(
+        "amd64",
+        vec![Content::tar_layer("a", 1000), Content::tar_layer("b", 2000)],
+    );
+    let local = load(&docker, &env, &image, "berth-test/basic:v1");
+    let remote = format!("{host}/team/basic:v1");
+    docker.ok(&["tag", &local, &remote]);
+    docker.remember(&remote);
+    let digest = pushed_digest(&docker.ok(&["push", &remote]));
+    docker.ok(&["rmi", &remote, &local]);
+    let out = docker.ok(&["pull", &remote]);
+    assert!(out.contains(&format!("Digest: {digest}")), "{out}");
+    docker.ok(&["logout", &host]);
+    docker.ok(&["rmi", &remote]);
+    assert!(
+        !docker.run(&["pull", &remote]).success,
+        "pulled without credentials"
+    );
+}
