@@ -224,8 +224,9 @@ impl Registry {
             Digest::from_sha256(&state.hasher.clone().finalize()),
             state.size,
         );
+        // From here on the file moves away: a retry must find the session gone, not a stale state.
+        *guard = None;
         if &actual != digest {
-            *guard = None;
             self.end_session(uuid).await?;
             return Err(Error::DigestInvalid(format!(
                 "content is {actual}, not {digest}"
@@ -241,7 +242,6 @@ impl Registry {
                 Some(&uuid.to_string()),
             )
             .await?;
-        *guard = None;
         self.uploads.forget(&uuid);
         upload_gauge(-1.0);
         Ok(())
