@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
-use axum::http::HeaderValue;
+use axum::http::{HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{any, get};
@@ -84,7 +84,7 @@ async fn observe(req: Request, next: Next) -> Response {
     );
     let status = resp.status().as_u16();
     let elapsed = start.elapsed();
-    metrics::counter!("registry_http_requests_total", "route" => route, "method" => method.to_string(), "status" => status.to_string())
+    metrics::counter!("registry_http_requests_total", "route" => route, "method" => method_label(&method), "status" => status.to_string())
         .increment(1);
     metrics::histogram!("registry_http_request_duration_seconds", "route" => route)
         .record(elapsed.as_secs_f64());
@@ -97,6 +97,21 @@ async fn observe(req: Request, next: Next) -> Response {
         .map_or("", |s| s.0.as_str());
     tracing::info!(%method, %path, route, status, subject, elapsed_ms = elapsed.as_millis() as u64, "request");
     resp
+}
+
+/// The method as a metrics label: the standard ones by name, anything else as `OTHER`, so a
+/// client cannot grow the label set.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
 }
 
 /// Serves `router` on `listener` (HTTPS when `tls` is given) until `shutdown` resolves, then
@@ -139,5 +154,19 @@ pub async fn serve(
     tokio::select! {
         r = server => r,
         () = deadline => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn method_labels_are_bounded() {
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        assert_eq!(
+            method_label(&Method::from_bytes(b"RANDOM123").unwrap()),
+            "OTHER"
+        );
     }
 }
