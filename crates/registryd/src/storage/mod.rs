@@ -151,7 +151,11 @@ impl Files {
         }
         File::open(&from).await?.sync_all().await?;
         let dir = self.paths.blob_dir(digest);
-        fs::create_dir_all(&dir).await?;
+        if !fs::try_exists(&dir).await? {
+            fs::create_dir_all(&dir).await?;
+            // The new `ab/` entry must survive a power loss as well as the file inside it.
+            File::open(self.paths.blobs_dir()).await?.sync_all().await?;
+        }
         fs::rename(&from, &to).await?;
         File::open(&dir).await?.sync_all().await
     }
