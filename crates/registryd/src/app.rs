@@ -26,8 +26,11 @@ const DRAIN: Duration = Duration::from_secs(30);
 
 /// Shared by every request.
 pub struct AppState {
+    /// The registry's behaviour over its storage; shared with the maintenance tasks.
     pub registry: Arc<Registry>,
+    /// The configured auth scheme, consulted once per request.
     pub auth: Authenticator,
+    /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
 }
 

@@ -24,7 +24,9 @@ use crate::error::Error;
 
 /// The endpoint a request names, after its credentials were checked against it.
 pub struct Authorized {
+    /// What the request asks for.
     pub endpoint: Endpoint,
+    /// What its credentials allow beyond that (mount sources).
     pub grants: Grants,
 }
 

@@ -32,6 +32,7 @@ pub fn upload_location(name: &RepoName, uuid: &uuid::Uuid) -> String {
 
 /// A blob's bytes (GET) or just its headers (HEAD), whole or one range.
 pub struct BlobBody {
+    /// The blob's digest (`Docker-Content-Digest`, `ETag`).
     pub digest: Digest,
     /// Size of the whole blob.
     pub size: u64,
@@ -83,8 +84,11 @@ impl IntoResponse for ManifestBody {
 
 /// An upload session's state: 202 after POST/PATCH, 204 for a status GET.
 pub struct UploadState {
+    /// The repository, for `Location`.
     pub name: RepoName,
+    /// Session id and bytes received (`Docker-Upload-UUID`, `Range`).
     pub progress: UploadProgress,
+    /// 202 after POST/PATCH, 204 for a status GET.
     pub status: StatusCode,
 }
 
@@ -107,6 +111,7 @@ impl IntoResponse for UploadState {
 pub struct Created {
     /// Where to GET it.
     pub location: String,
+    /// `Docker-Content-Digest`.
     pub digest: Digest,
     /// For manifests pushed with a `subject` (`OCI-Subject`).
     pub subject: Option<Digest>,
@@ -150,9 +155,13 @@ impl IntoResponse for Created {
 /// A JSON listing: tags, catalog or referrers, with `Link` for the next page and
 /// `OCI-Filters-Applied` when the referrers were filtered.
 pub struct Listing {
+    /// The JSON document.
     pub body: serde_json::Value,
+    /// `application/json`, or the OCI index type for referrers.
     pub content_type: &'static str,
+    /// The next page's URL (`Link: <…>; rel="next"`).
     pub next: Option<String>,
+    /// `OCI-Filters-Applied`, when a filter was applied.
     pub filters_applied: Option<&'static str>,
 }
 

@@ -10,7 +10,9 @@ pub const MAX_PAGE: u32 = 10_000;
 /// One page of a sorted list; `more` is true when entries follow the last one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page {
+    /// The entries, sorted.
     pub items: Vec<String>,
+    /// Whether entries follow the last one (a `Link` is due).
     pub more: bool,
 }
 

@@ -42,11 +42,17 @@ struct Doc {
 /// A validated manifest: what the database stores about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Parsed {
+    /// One of the four accepted manifest media types.
     pub media_type: String,
+    /// `artifactType`, or for an image manifest its config's media type (for referrers).
     pub artifact_type: Option<String>,
+    /// The manifest this one refers to (`subject`).
     pub subject: Option<Digest>,
+    /// `annotations` as JSON text, echoed by the referrers API.
     pub annotations: Option<String>,
+    /// Config and layers that must be linked in the repository.
     pub blobs: Vec<String>,
+    /// Children that must be manifests of the repository.
     pub manifests: Vec<String>,
 }
 

@@ -12,8 +12,11 @@ use crate::names::{Digest, Reference, RepoName};
 /// A manifest found for a GET/HEAD.
 #[derive(Debug, Clone)]
 pub struct StoredManifest {
+    /// Its digest (`Docker-Content-Digest`, `ETag`).
     pub digest: Digest,
+    /// The media type it was pushed with (`Content-Type`).
     pub media_type: String,
+    /// Length of its bytes (`Content-Length`).
     pub size: u64,
     /// The bytes, unless only a HEAD was asked for.
     pub body: Option<Bytes>,
