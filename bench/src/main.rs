@@ -35,9 +35,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match &args.mode {
-        Some(Mode::HelloServer { addr }) => runtime
-            .block_on(limits::serve_hello(*addr))
-            .map(|()| String::new()),
+        Some(Mode::HelloServer { addr }) => runtime.block_on(limits::serve_hello(*addr)),
         None => match Plan::from_args(&args) {
             Ok(plan) => runtime.block_on(run::run(&plan)),
             Err(e) => {
@@ -47,10 +45,7 @@ fn main() -> ExitCode {
         },
     };
     match result {
-        Ok(report) => {
-            print!("{report}");
-            ExitCode::SUCCESS
-        }
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("berth-bench: {e}");
             ExitCode::FAILURE

@@ -17,11 +17,11 @@ const HELLO_CONNECTIONS: usize = 32;
 /// How long the registries sit idle before their idle memory is read.
 const SETTLE: Duration = Duration::from_secs(1);
 
-/// Runs the plan and returns the report (machine, table, notes).
+/// Runs the plan and prints the report (machine, limits, table, notes) on stdout.
 ///
 /// # Errors
 /// The servers could not be started or a workload could not be set up.
-pub async fn run(plan: &Plan) -> Result<String, BenchError> {
+pub async fn run(plan: &Plan) -> Result<(), BenchError> {
     let begun = Instant::now();
     let load_before = load_average();
     progress("measuring the machine's limits");
@@ -112,7 +112,6 @@ pub async fn run(plan: &Plan) -> Result<String, BenchError> {
         mib(stack.authd.memory()?.peak)
     );
     rows.push(memory);
-    drop(stack);
 
     let mut report = machine_description();
     report.push_str(&format!(
@@ -127,7 +126,11 @@ pub async fn run(plan: &Plan) -> Result<String, BenchError> {
         if plan.quick { " (--quick)" } else { "" },
     ));
     report.push_str(&render(&rows));
-    Ok(report)
+    print!("{report}");
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    progress("stopping the servers and removing their data");
+    drop(stack);
+    Ok(())
 }
 
 async fn measure_limits(plan: &Plan) -> Result<Limits, BenchError> {
