@@ -90,6 +90,13 @@ struct Filled {
     elapsed: Duration,
 }
 
+impl Filled {
+    /// Names (tags or repositories) there are after filling, at most `size`.
+    fn names(&self, listing: &Listing, size: u64) -> u64 {
+        (self.ops * listing.per_op).min(size)
+    }
+}
+
 /// Runs `workers` from operation `from` up to `to` within the plan's populate time.
 async fn fill<W: Worker>(
     workers: Vec<W>,
@@ -209,7 +216,7 @@ async fn rows<W: Worker>(
     };
     let berth = fill(berth, 0, ops_for(small), env, &mut filled.berth).await?;
     let registry2 = fill(registry2, 0, ops_for(small), env, &mut filled.registry2).await?;
-    let at_small = measure(env, listing, small, true).await?;
+    let at_small = measure(env, listing, &filled, small, true).await?;
     let small_row = listing_row(listing, small, &at_small, None, &filled, env);
 
     fill(
@@ -231,7 +238,7 @@ async fn rows<W: Worker>(
         )
         .await?;
     }
-    let at_large = measure(env, listing, large, registry2_large).await?;
+    let at_large = measure(env, listing, &filled, large, registry2_large).await?;
     let mut large_row = listing_row(
         listing,
         large,
@@ -249,20 +256,26 @@ async fn rows<W: Worker>(
     Ok(vec![small_row, large_row])
 }
 
-/// Two alternating rounds of one client reading the middle page (Berth only unless `both`).
+/// Two alternating rounds of one client reading the middle page of what each registry holds
+/// (`size` at most; Berth only unless `both`).
 async fn measure(
     env: &Env<'_>,
     listing: &Listing,
+    filled: &Pair<Filled>,
     size: u64,
     both: bool,
 ) -> Result<Pair<Outcome>, BenchError> {
-    let uri = (listing.uri)(size);
+    let uri = (listing.uri)(filled.berth.names(listing, size));
     let mut workers = env
         .workers(1, &listing.list_scopes, |client| ListWorker {
             client,
             uri: uri.clone(),
         })
         .await?;
+    let uri = (listing.uri)(filled.registry2.names(listing, size));
+    for worker in &mut workers.registry2 {
+        worker.uri.clone_from(&uri);
+    }
     if !both {
         workers.registry2.clear();
     }
@@ -301,7 +314,7 @@ fn listing_row(
         registry2: &out.registry2,
     });
     for (name, f) in [("Berth", &filled.berth), ("registry:2", &filled.registry2)] {
-        let names = (f.ops * listing.per_op).min(size);
+        let names = f.names(listing, size);
         let rate = names as f64 / f.elapsed.as_secs_f64().max(1e-9);
         let mut text = format!(
             "{name} filled to {names} {} in {} ({rate:.0}/s)",
@@ -320,8 +333,13 @@ fn listing_row(
         }
         note = join(&note, &text);
     }
+    let reached = filled.berth.names(listing, size);
+    let mut workload = (listing.title)(reached);
+    if reached < size {
+        workload.push_str(&format!(" (of {size} asked)"));
+    }
     Row {
-        workload: (listing.title)(size),
+        workload,
         berth: figure(&out.berth),
         registry2: figure(&out.registry2),
         limit: None,
