@@ -27,8 +27,6 @@ pub struct Registryd {
     pub daemon: Daemon,
     config: PathBuf,
     dir: PathBuf,
-    /// `storage.filesystem.rootdirectory`.
-    pub data: PathBuf,
 }
 
 impl Registryd {
@@ -60,7 +58,6 @@ impl Registryd {
             daemon,
             config,
             dir: dir.into(),
-            data,
         }
     }
 

@@ -129,3 +129,33 @@ async fn tags_catalog_and_referrers_survive_a_restart() {
         assert_eq!(resp.bytes().await.unwrap().as_ref(), blob.bytes.as_slice());
     }
 }
+
+#[tokio::test]
+async fn startup_logs_the_address_and_warns_loudly_when_open() {
+    let open = TestEnv::open().await;
+    let log = open.registryd.daemon.log_text();
+    assert!(
+        log.contains(&format!("listening on {}", open.registryd.daemon.addr)),
+        "no `listening on ADDR` line:\n{log}"
+    );
+    let warning = log
+        .lines()
+        .find(|l| l.contains("WARN") && l.to_lowercase().contains("open"));
+    assert!(
+        warning.is_some(),
+        "an open registry starts without a warning:\n{log}"
+    );
+    // And it is open indeed: a push without any credentials works.
+    open.registry()
+        .push_image("team/app", "v1", &Image::random(1), None)
+        .await;
+
+    let guarded = TestEnv::standard().await;
+    let log = guarded.registryd.daemon.log_text();
+    assert!(log.contains(&format!("listening on {}", guarded.registryd.daemon.addr)));
+    assert!(
+        !log.lines()
+            .any(|l| l.contains("WARN") && l.to_lowercase().contains("open")),
+        "a token registry warns it is open:\n{log}"
+    );
+}
