@@ -48,6 +48,8 @@ pub struct AuthSpec {
     pub acl: Value,
     /// `token.expiration`, seconds.
     pub expiration: u64,
+    /// `token.disable_legacy_key_id`: RFC 7638 thumbprints instead of libtrust key ids.
+    pub disable_legacy_key_id: bool,
 }
 
 impl AuthSpec {
@@ -72,6 +74,7 @@ impl AuthSpec {
                 {"match": {"account": "", "name": "public/*"}, "actions": ["pull"], "comment": "anonymous pulls public/*"},
             ]),
             expiration: 900,
+            disable_legacy_key_id: false,
         }
     }
 
@@ -92,6 +95,7 @@ impl AuthSpec {
             "token": {
                 "issuer": ISSUER,
                 "expiration": self.expiration,
+                "disable_legacy_key_id": self.disable_legacy_key_id,
                 "certificate": certs.join("token.crt"),
                 "key": certs.join("token.key"),
             },

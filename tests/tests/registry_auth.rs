@@ -359,3 +359,35 @@ async fn token_edge_cases_follow_the_token_spec() {
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     assert!(bearer_params(&resp).contains_key("realm"));
 }
+
+#[tokio::test]
+async fn thumbprint_key_ids_are_accepted_too() {
+    let spec = berth_tests::authd::AuthSpec {
+        disable_legacy_key_id: true,
+        ..berth_tests::authd::AuthSpec::standard()
+    };
+    let env = TestEnv::with_auth(spec, true).await;
+    let registry = env.registry();
+    let token = env
+        .token("alice", &["repository:alice/app:pull,push"])
+        .await;
+    let header_json = token.split('.').next().map(|h| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(h)
+            .unwrap()
+    });
+    let header: serde_json::Value = serde_json::from_slice(&header_json.unwrap()).unwrap();
+    let kid = header["kid"].as_str().unwrap();
+    assert!(
+        !kid.contains(':'),
+        "authd still issues a libtrust kid: {kid}"
+    );
+    let image = Image::random(1);
+    registry
+        .push_image("alice/app", "v1", &image, Some(&token))
+        .await;
+    registry
+        .assert_serves("alice/app", "v1", &image.manifest, &token)
+        .await;
+}
