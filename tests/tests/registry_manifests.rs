@@ -244,3 +244,50 @@ async fn deletes_switched_off_are_unsupported() {
         .await;
     assert_eq!(resp.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn deleted_content_can_be_pushed_again() {
+    let env = TestEnv::standard().await;
+    let registry = env.registry();
+    let token = admin(&env, "team/app").await;
+    let image = Image::random(2);
+    registry
+        .push_image("team/app", "v1", &image, Some(&token))
+        .await;
+    let delete =
+        |path: String| registry.send(registry.request(Method::DELETE, &path, Some(&token)));
+    assert_eq!(
+        delete(format!("/v2/team/app/manifests/{}", image.manifest.digest))
+            .await
+            .status(),
+        StatusCode::ACCEPTED
+    );
+    for blob in image.blobs() {
+        assert_eq!(
+            delete(format!("/v2/team/app/blobs/{}", blob.digest))
+                .await
+                .status(),
+            StatusCode::ACCEPTED
+        );
+    }
+    expect_error(
+        registry
+            .get("/v2/team/app/manifests/v1", Some(&token))
+            .await,
+        StatusCode::NOT_FOUND,
+        "MANIFEST_UNKNOWN",
+    )
+    .await;
+    registry
+        .push_image("team/app", "v1", &image, Some(&token))
+        .await;
+    registry
+        .assert_serves("team/app", "v1", &image.manifest, &token)
+        .await;
+    for blob in image.blobs() {
+        let resp = registry
+            .get(&format!("/v2/team/app/blobs/{}", blob.digest), Some(&token))
+            .await;
+        assert_eq!(resp.bytes().await.unwrap().as_ref(), blob.bytes.as_slice());
+    }
+}
