@@ -1,8 +1,8 @@
 //! Blobs: pull with headers and ranges, monolithic push and its digest checks, cross-repository
-//! mount (and its fallback), delete.
+//! mount (and its fallback), delete, and content served exactly as stored.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use berth_tests::content::{sha256, Content};
+use berth_tests::content::{sha256, Content, Image};
 use berth_tests::env::TestEnv;
 use berth_tests::registry::{expect_error, header, Registry};
 use reqwest::{Method, StatusCode};
@@ -260,5 +260,63 @@ async fn a_mount_needs_the_blob_in_the_source_repository() {
         resp.status(),
         StatusCode::ACCEPTED,
         "mounted from a repository without the blob"
+    );
+}
+
+#[tokio::test]
+async fn content_is_served_as_stored_whatever_the_client_accepts() {
+    let env = TestEnv::standard().await;
+    let registry = env.registry();
+    let token = env.admin_token(&["team/app"]).await;
+    let image = Image::random(1);
+    // Tags may mix case, digits, dots, dashes and underscores.
+    for tag in ["Latest_1.0-RC", "_", "A"] {
+        registry
+            .push_image("team/app", tag, &image, Some(&token))
+            .await;
+        registry
+            .assert_serves("team/app", tag, &image.manifest, &token)
+            .await;
+    }
+    let blob = Content::new(vec![b'a'; 64 * 1024], "application/octet-stream"); // compressible
+    registry.push_blob("team/app", &blob, Some(&token)).await;
+    for path in [
+        format!("/v2/team/app/blobs/{}", blob.digest),
+        "/v2/team/app/manifests/A".to_string(),
+    ] {
+        let req = registry
+            .request(Method::GET, &path, Some(&token))
+            .header("Accept-Encoding", "gzip, br, zstd");
+        let resp = registry.send(req).await;
+        assert_eq!(resp.status(), StatusCode::OK, "{path}");
+        assert!(
+            header(&resp, "Content-Encoding").is_empty(),
+            "{path} was re-encoded: {}",
+            header(&resp, "Content-Encoding")
+        );
+        let digest = header(&resp, "Docker-Content-Digest");
+        assert_eq!(
+            sha256(&resp.bytes().await.unwrap()),
+            digest,
+            "{path}: bytes differ from their digest"
+        );
+    }
+    // Several ranges at once: a registry may serve them or the whole blob, never fail.
+    let req = registry
+        .request(
+            Method::GET,
+            &format!("/v2/team/app/blobs/{}", blob.digest),
+            Some(&token),
+        )
+        .header("Range", "bytes=0-1,5-9");
+    let status = registry.send(req).await.status();
+    assert!(
+        [
+            StatusCode::OK,
+            StatusCode::PARTIAL_CONTENT,
+            StatusCode::RANGE_NOT_SATISFIABLE
+        ]
+        .contains(&status),
+        "multi-range: {status}"
     );
 }
