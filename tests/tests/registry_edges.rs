@@ -351,3 +351,35 @@ async fn unknown_routes_and_methods_are_answered_in_the_spec_format() {
         expect_client_error(resp, &format!("{method} {path}")).await;
     }
 }
+
+/// Files under `dir` (recursively) whose name is `name`.
+fn files_named(dir: &std::path::Path, name: &str) -> usize {
+    let mut count = 0;
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            count += files_named(&path, name);
+        } else if path.file_name().is_some_and(|n| n == name) {
+            count += 1;
+        }
+    }
+    count
+}
+
+#[tokio::test]
+async fn a_blob_in_many_repositories_is_stored_once() {
+    let env = TestEnv::standard().await;
+    let registry = env.registry();
+    let repos: Vec<String> = (0..5).map(|i| format!("team/copy{i}")).collect();
+    let names: Vec<&str> = repos.iter().map(String::as_str).collect();
+    let token = env.admin_token(&names).await;
+    let blob = Content::random(100_000);
+    for repo in &repos {
+        registry.push_blob(repo, &blob, Some(&token)).await;
+    }
+    assert_eq!(
+        files_named(&env.dir.path().join("data"), blob.hex()),
+        1,
+        "one file for one content"
+    );
+}
