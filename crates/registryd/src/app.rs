@@ -65,6 +65,7 @@ pub async fn build(cfg: &Config) -> Result<Router, Error> {
             get(|State(s): State<Arc<AppState>>| crate::metrics::render(s.metrics.clone())),
         )
         .fallback(|req: Request| async move { Error::NotFound(req.uri().path().to_owned()) })
+        .layer(middleware::from_fn(crate::drain::drain_unread_body))
         .layer(middleware::from_fn(observe))
         .with_state(state))
 }

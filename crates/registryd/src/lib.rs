@@ -7,12 +7,14 @@
 //!   typed responses; [`auth`] checks access once per request.
 //! - [`service`]: behaviour — uploads, blobs, manifests, listings, referrers.
 //! - [`db`] (SQLite metadata, all SQL) and [`storage`] (blob bytes, all paths).
-//! - [`names`], [`error`], [`config`], [`metrics`]: shared vocabulary.
+//! - [`names`], [`error`], [`config`], [`metrics`]: shared vocabulary; [`drain`]: connection
+//!   hygiene for requests answered before their body was read.
 
 pub mod app;
 pub mod auth;
 pub mod config;
 pub mod db;
+pub mod drain;
 pub mod endpoint;
 pub mod error;
 pub mod metrics;
