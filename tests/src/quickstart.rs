@@ -19,6 +19,17 @@ pub const REGISTRY_URL: &str = "http://127.0.0.1:5000";
 /// authd of the example auth.yaml.
 pub const AUTHD_URL: &str = "http://127.0.0.1:5001";
 
+/// Prefixes of the variables cargo sets for the test process (not for the user's shell).
+const CARGO_TEST_VARS: [&str; 7] = [
+    "CARGO_PKG_",
+    "CARGO_MANIFEST_",
+    "CARGO_CRATE_NAME",
+    "CARGO_BIN_",
+    "CARGO_PRIMARY_PACKAGE",
+    "CARGO_TARGET_TMPDIR",
+    "CARGO_RUSTC_CURRENT_DIR",
+];
+
 /// Waiting for the daemons: `scripts/run` may have to build them first (polls of 1 s: 30 min).
 const START_POLLS: u32 = 1800;
 
@@ -58,6 +69,17 @@ impl Quickstart {
         }
         let mut cmd = Command::new(root.join("scripts/run"));
         cmd.env("BERTH_HOME", home.path()).current_dir(&root);
+        // A user's shell, not cargo test's: build scripts (ring's) watch CARGO_MANIFEST_DIR, so
+        // the variables cargo sets for this test would make scripts/run rebuild everything.
+        for (key, _) in std::env::vars_os() {
+            let name = key.to_string_lossy();
+            if name == "CARGO"
+                || name == "OUT_DIR"
+                || CARGO_TEST_VARS.iter().any(|p| name.starts_with(p))
+            {
+                cmd.env_remove(&key);
+            }
+        }
         let mut process = Spawned::start("scripts/run", cmd, &home.path().join("run.log"));
         let http = reqwest::Client::new();
         for url in [AUTHD_URL, REGISTRY_URL] {
