@@ -13,6 +13,10 @@ use crate::error::Error;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// registry:2's format version; only `0.1` exists, and it is accepted so that a registry:2
+    /// `config.yml` loads unchanged.
+    #[serde(default)]
+    pub version: Option<serde_yaml::Value>,
     /// Where and how to listen.
     pub http: Http,
     /// Where the data lives and what may be deleted.
@@ -259,6 +263,12 @@ impl Config {
     /// `Config` for YAML that does not match the schema or an address that does not parse.
     pub fn parse(text: &str, base: &Path) -> Result<Self, Error> {
         let mut cfg: Self = serde_yaml::from_str(text).map_err(|e| Error::Config(e.to_string()))?;
+        if let Some(v) = &cfg.version {
+            let known = v.as_f64() == Some(0.1) || v.as_str() == Some("0.1");
+            if !known {
+                return Err(Error::Config(format!("version: {v:?} is not 0.1")));
+            }
+        }
         cfg.listen_addr()?;
         let resolve = |p: &mut PathBuf| {
             if p.is_relative() {
@@ -344,6 +354,19 @@ auth:
         assert!(cfg.auth.is_none());
         assert!(!cfg.storage.delete.enabled);
         assert!(cfg.listen_addr().unwrap().ip().is_unspecified());
+    }
+
+    #[test]
+    fn registry2_version_key_is_accepted_only_as_0_1() {
+        let body = "http: {addr: \":5000\"}\nstorage: {filesystem: {rootdirectory: /d}}\n";
+        for ok in ["version: 0.1\n", "version: \"0.1\"\n"] {
+            assert!(
+                Config::parse(&format!("{ok}{body}"), Path::new("/")).is_ok(),
+                "{ok}"
+            );
+        }
+        let bad = Config::parse(&format!("version: 0.2\n{body}"), Path::new("/"));
+        assert!(matches!(bad, Err(Error::Config(m)) if m.contains("version")));
     }
 
     #[test]
