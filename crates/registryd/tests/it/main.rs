@@ -1,13 +1,12 @@
 //! registryd's own integration tests: the real server on 127.0.0.1:0 over a temporary data
-//! directory, driven over HTTP. Behaviour across restarts, the auth schemes, TLS, metrics and a
-//! kill -9 crash test live here; the black-box suite with real clients is the `berth-tests`
-//! package.
+//! directory, driven over HTTP. Behaviour across restarts, the auth schemes, TLS and metrics
+//! live here; the black-box suite with real clients (and the kill -9 crash test) is the
+//! `berth-tests` package.
 
 // Test helpers outside #[test] functions panic on failure by design.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth;
-mod crash;
 mod restart;
 
 use std::path::{Path, PathBuf};
@@ -111,19 +110,4 @@ pub async fn push_blob(
         resp.text().await.unwrap_or_default()
     );
     d
-}
-
-/// An OCI image manifest naming `config` and `layers` (digest, size).
-pub fn manifest(config: (&str, usize), layers: &[(&str, usize)]) -> Vec<u8> {
-    let layers: Vec<_> = layers
-        .iter()
-        .map(|(d, s)| serde_json::json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d, "size": s}))
-        .collect();
-    serde_json::to_vec(&serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config.0, "size": config.1},
-        "layers": layers,
-    }))
-    .unwrap()
 }
