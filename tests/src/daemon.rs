@@ -147,19 +147,23 @@ impl Daemon {
     }
 }
 
+/// Prints the last 40 lines of a process's log file, for a test that is failing.
+pub fn print_log_tail(name: &str, log: &std::path::Path) {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let tail: Vec<&str> = text.lines().rev().take(40).collect();
+    let tail: Vec<&str> = tail.into_iter().rev().collect();
+    eprintln!(
+        "---- last lines of {name} log ({}) ----\n{}",
+        log.display(),
+        tail.join("\n")
+    );
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.kill9();
         if std::thread::panicking() {
-            let log = self.log_text();
-            let tail: Vec<&str> = log.lines().rev().take(40).collect();
-            let tail: Vec<&str> = tail.into_iter().rev().collect();
-            eprintln!(
-                "---- last lines of {} log ({}) ----\n{}",
-                self.name,
-                self.log.display(),
-                tail.join("\n")
-            );
+            crate::daemon::print_log_tail(&self.name, &self.log);
         }
     }
 }

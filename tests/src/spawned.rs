@@ -140,15 +140,7 @@ impl Drop for Spawned {
             self.stop();
         }
         if std::thread::panicking() {
-            let log = self.log_text();
-            let tail: Vec<&str> = log.lines().rev().take(40).collect();
-            let tail: Vec<&str> = tail.into_iter().rev().collect();
-            eprintln!(
-                "---- last lines of {} log ({}) ----\n{}",
-                self.name,
-                self.log.display(),
-                tail.join("\n")
-            );
+            crate::daemon::print_log_tail(&self.name, &self.log);
         }
     }
 }
