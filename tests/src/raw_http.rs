@@ -13,6 +13,27 @@ pub struct RawResponse {
     pub body: Bytes,
 }
 
+/// A new HTTP/1.1 connection to `addr`: its sender and the task driving it.
+async fn connect<B>(
+    addr: SocketAddr,
+) -> (
+    hyper::client::conn::http1::SendRequest<B>,
+    tokio::task::JoinHandle<hyper::Result<()>>,
+)
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to {addr}: {e}"));
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap_or_else(|e| panic!("HTTP handshake with {addr} failed: {e}"));
+    (sender, tokio::spawn(conn))
+}
+
 /// Sends `method path` to `addr` over a new HTTP/1.1 connection with the path exactly as given
 /// (reqwest would resolve `..` and `%2e%2e` segments before sending).
 pub async fn raw_request(
@@ -21,13 +42,7 @@ pub async fn raw_request(
     path: &str,
     token: Option<&str>,
 ) -> RawResponse {
-    let stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect to {addr}: {e}"));
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap_or_else(|e| panic!("HTTP handshake with {addr} failed: {e}"));
-    let conn = tokio::spawn(conn);
+    let (mut sender, conn) = connect(addr).await;
     let mut req = http::Request::builder()
         .method(method)
         .uri(path)
@@ -68,13 +83,7 @@ pub async fn then_reuse(
     body: Vec<u8>,
     token: &str,
 ) -> (RawResponse, Result<u16, String>) {
-    let stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect to {addr}: {e}"));
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap_or_else(|e| panic!("HTTP handshake with {addr} failed: {e}"));
-    let conn = tokio::spawn(conn);
+    let (mut sender, conn) = connect(addr).await;
     let mut req = http::Request::builder()
         .method(method)
         .uri(path)
