@@ -106,11 +106,13 @@ impl AuthSpec {
     }
 }
 
-/// Runs `authd gen-cert --out dir` (token key + cert, TLS CA, TLS server cert).
-pub fn gen_cert(dir: &Path) {
+/// Runs `authd gen-cert --out dir` (token key + cert, TLS CA, TLS server cert) with `args`
+/// (e.g. `--rsa`).
+pub fn gen_cert(dir: &Path, args: &[&str]) {
     let out = Command::new(binary("authd"))
         .args(["gen-cert", "--out"])
         .arg(dir)
+        .args(args)
         .output()
         .unwrap_or_else(|e| panic!("cannot run authd gen-cert: {e}"));
     assert!(

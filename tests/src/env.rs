@@ -28,7 +28,7 @@ impl TestEnv {
     pub async fn with_auth(spec: AuthSpec, delete_enabled: bool) -> TestEnv {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create a temp dir: {e}"));
         let certs = dir.path().join("certs");
-        gen_cert(&certs);
+        gen_cert(&certs, &[]);
         let authd = Authd::start(dir.path(), &certs, spec).await;
         let auth = RegistryAuth::Token {
             realm: authd.realm(),

@@ -27,10 +27,16 @@ struct Interop {
 }
 
 impl Interop {
+    /// With an ES256 token key (gen-cert's default).
     async fn start(spec: AuthSpec) -> Interop {
+        Interop::start_with_keys(spec, &[]).await
+    }
+
+    /// With the token key `gen-cert` makes given `args`.
+    async fn start_with_keys(spec: AuthSpec, args: &[&str]) -> Interop {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create a temp dir: {e}"));
         let certs = dir.path().join("certs");
-        gen_cert(&certs);
+        gen_cert(&certs, args);
         let authd = Authd::start(dir.path(), &certs, spec).await;
         let registry =
             ReferenceRegistry::start(dir.path(), &authd.realm(), &certs.join("token.crt")).await;
@@ -203,7 +209,8 @@ async fn owner_pushes_reader_pulls_reader_cannot_push_strangers_cannot_pull() {
 
 #[tokio::test]
 async fn curl_fetches_a_catalog_token_that_lists_the_reference_registry() {
-    let it = Interop::start(AuthSpec::standard()).await;
+    // RS256 here (the rest of this file is ES256): registry:2 must take both, as from docker_auth.
+    let it = Interop::start_with_keys(AuthSpec::standard(), &["--rsa"]).await;
     let image = it.image("alice/listed:1");
     let alice = it.login("alice", "alice-pass");
     import_tiny(&alice, &image);

@@ -292,7 +292,7 @@ fn readme_acl_cookbook_grants_what_it_says() {
         "<!-- cookbook: checked by tests/tests/journey.rs -->",
     );
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create a temp dir: {e}"));
-    gen_cert(&dir.path().join("certs"));
+    gen_cert(&dir.path().join("certs"), &[]);
     let config = dir.path().join("auth.yaml");
     let head =
         "server:\n  addr: \"127.0.0.1:5001\"\ntoken:\n  issuer: berth-auth\n  expiration: 900\n  \

@@ -263,7 +263,7 @@ async fn expired_foreign_unsigned_and_misaddressed_tokens_are_refused() {
     expect_error(resp, StatusCode::NOT_FOUND, "NAME_UNKNOWN").await;
 
     let other_certs = env.dir.path().join("other-certs");
-    berth_tests::authd::gen_cert(&other_certs);
+    berth_tests::authd::gen_cert(&other_certs, &[]);
     let cert_pem = std::fs::read(env.certs.join("token.crt")).unwrap();
     let mut wrong_issuer = full();
     wrong_issuer.iss = "someone-else".into();

@@ -70,6 +70,9 @@ enum Command {
         /// Overwrite existing files.
         #[arg(long)]
         force: bool,
+        /// Make an RSA-2048 token signing key (RS256 tokens) instead of ECDSA P-256 (ES256).
+        #[arg(long)]
+        rsa: bool,
     },
 }
 
@@ -128,12 +131,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             dns,
             ip,
             force,
+            rsa,
         }) => {
             let written = certs::generate(&certs::CertRequest {
                 out,
                 dns,
                 ips: ip,
                 force,
+                rsa,
             })?;
             for path in written {
                 println!("wrote {}", path.display());

@@ -144,6 +144,15 @@ impl SigningKey {
             .map_err(|e| KeyError::Sign(e.to_string()))
     }
 
+    /// The JWS algorithm of this key's tokens: `RS256` or `ES256`.
+    #[must_use]
+    pub fn algorithm(&self) -> &'static str {
+        match self.header.alg {
+            Algorithm::ES256 => "ES256",
+            _ => "RS256",
+        }
+    }
+
     /// The `kid` this key's tokens carry.
     pub fn kid(&self) -> &str {
         self.header.kid.as_deref().unwrap_or_default()

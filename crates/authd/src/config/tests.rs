@@ -13,6 +13,7 @@ fn dir_with_certs() -> tempfile::TempDir {
         dns: vec![],
         ips: vec![],
         force: false,
+        rsa: false,
     };
     generate(&req).unwrap_or_else(|e| panic!("{e}"));
     dir

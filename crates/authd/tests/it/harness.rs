@@ -17,7 +17,7 @@ pub type Pairs<'a> = Vec<(&'a str, &'a str)>;
 pub const ISSUER: &str = "berth-auth";
 pub const SERVICE: &str = "registry";
 
-/// Certificates made once per test binary (RSA key generation is the slow part).
+/// Certificates made once per test binary (key generation is the slow part).
 pub fn certs() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
@@ -27,6 +27,7 @@ pub fn certs() -> &'static Path {
             dns: vec![],
             ips: vec![],
             force: false,
+            rsa: false,
         })
         .unwrap_or_else(|e| panic!("gen-cert: {e}"));
         dir

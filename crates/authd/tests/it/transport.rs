@@ -53,6 +53,7 @@ async fn a_replaced_server_certificate_is_served_without_restart() {
         dns: vec![],
         ips: vec![],
         force: false,
+        rsa: false,
     };
     authd::certs::generate(&req).unwrap_or_else(|e| panic!("{e}"));
     // A fresh client per request: no pooled connection, no TLS session to resume.

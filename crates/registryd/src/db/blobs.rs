@@ -33,7 +33,7 @@ impl Db {
     }
 
     /// Records a stored blob and links it into `repo`; ends the upload session `upload` if given.
-    /// One transaction.
+    /// All or nothing.
     ///
     /// # Errors
     /// `Db` on failure.
@@ -44,50 +44,63 @@ impl Db {
         size: u64,
         upload: Option<&str>,
     ) -> Result<(), Error> {
-        let mut tx = self.begin().await?;
-        let repo_id = ensure_repo(&mut tx, repo).await?;
         let size = i64::try_from(size).map_err(|_| Error::SizeInvalid("blob too large".into()))?;
-        sqlx::query("INSERT OR IGNORE INTO blobs (digest, size) VALUES (?, ?)")
-            .bind(digest)
-            .bind(size)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("INSERT OR IGNORE INTO repo_blobs (repo_id, digest) VALUES (?, ?)")
-            .bind(repo_id)
-            .bind(digest)
-            .execute(&mut *tx)
-            .await?;
-        if let Some(uuid) = upload {
-            sqlx::query("DELETE FROM uploads WHERE uuid = ?")
-                .bind(uuid)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        let (repo, digest, upload) = (
+            repo.to_owned(),
+            digest.to_owned(),
+            upload.map(str::to_owned),
+        );
+        self.writer
+            .write(move |c| {
+                Box::pin(async move {
+                    let repo_id = ensure_repo(c, &repo).await?;
+                    sqlx::query("INSERT OR IGNORE INTO blobs (digest, size) VALUES (?, ?)")
+                        .bind(&digest)
+                        .bind(size)
+                        .execute(&mut *c)
+                        .await?;
+                    sqlx::query("INSERT OR IGNORE INTO repo_blobs (repo_id, digest) VALUES (?, ?)")
+                        .bind(repo_id)
+                        .bind(&digest)
+                        .execute(&mut *c)
+                        .await?;
+                    if let Some(uuid) = upload {
+                        sqlx::query("DELETE FROM uploads WHERE uuid = ?")
+                            .bind(uuid)
+                            .execute(&mut *c)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .await
     }
 
     /// Deletes the rows of blobs no repository links and no manifest is; returns their digests.
-    /// One transaction.
+    /// All or nothing.
     ///
     /// # Errors
     /// `Db` on failure.
     pub async fn delete_unlinked_blobs(&self) -> Result<Vec<String>, Error> {
-        let mut tx = self.begin().await?;
-        let digests: Vec<String> = sqlx::query_scalar(
-            "SELECT digest FROM blobs b WHERE NOT EXISTS (SELECT 1 FROM repo_blobs rb WHERE rb.digest = b.digest) \
-             AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.digest = b.digest)",
-        )
-        .fetch_all(&mut *tx)
-        .await?;
-        for d in &digests {
-            sqlx::query("DELETE FROM blobs WHERE digest = ?")
-                .bind(d)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(digests)
+        self.writer
+            .write(|c| {
+                Box::pin(async move {
+                    let digests: Vec<String> = sqlx::query_scalar(
+                        "SELECT digest FROM blobs b WHERE NOT EXISTS (SELECT 1 FROM repo_blobs rb WHERE rb.digest = b.digest) \
+                         AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.digest = b.digest)",
+                    )
+                    .fetch_all(&mut *c)
+                    .await?;
+                    for d in &digests {
+                        sqlx::query("DELETE FROM blobs WHERE digest = ?")
+                            .bind(d)
+                            .execute(&mut *c)
+                            .await?;
+                    }
+                    Ok(digests)
+                })
+            })
+            .await
     }
 
     /// Removes a blob from a repository (its bytes stay for other repositories); false when it
@@ -96,13 +109,20 @@ impl Db {
     /// # Errors
     /// `Db` on failure.
     pub async fn unlink_blob(&self, repo: &str, digest: &str) -> Result<bool, Error> {
-        let done = sqlx::query(
-            "DELETE FROM repo_blobs WHERE digest = ? AND repo_id = (SELECT id FROM repositories WHERE name = ?)",
-        )
-        .bind(digest)
-        .bind(repo)
-        .execute(&self.writer)
-        .await?;
-        Ok(done.rows_affected() > 0)
+        let (repo, digest) = (repo.to_owned(), digest.to_owned());
+        self.writer
+            .write(move |c| {
+                Box::pin(async move {
+                    let done = sqlx::query(
+                        "DELETE FROM repo_blobs WHERE digest = ? AND repo_id = (SELECT id FROM repositories WHERE name = ?)",
+                    )
+                    .bind(digest)
+                    .bind(repo)
+                    .execute(c)
+                    .await?;
+                    Ok(done.rows_affected() > 0)
+                })
+            })
+            .await
     }
 }

@@ -1,6 +1,6 @@
 //! SQL for manifests, their references, tags and referrers.
 
-use sqlx::Row;
+use sqlx::{Row, SqliteConnection};
 
 use super::{ensure_repo, Db};
 use crate::error::Error;
@@ -40,8 +40,9 @@ fn to_i64(n: u64) -> Result<i64, Error> {
 
 impl Db {
     /// Stores a manifest whose bytes are already in the blob store: checks every reference
-    /// exists in the repository, records the blob, the manifest, its references and the tag, in
-    /// one transaction.
+    /// exists in the repository, records the blob, the manifest, its references and the tag, all
+    /// or nothing. A manifest the repository already holds was checked when it was stored: only
+    /// the tag is written.
     ///
     /// # Errors
     /// `ManifestBlobUnknown` naming the first missing reference; `Db` on failure.
@@ -52,72 +53,38 @@ impl Db {
         refs: &References,
         tag: Option<&str>,
     ) -> Result<(), Error> {
-        let mut tx = self.begin().await?;
-        let repo_id = ensure_repo(&mut tx, repo).await?;
-        let checks = [
-            (
-                "SELECT 1 FROM repo_blobs WHERE repo_id = ? AND digest = ?",
-                &refs.blobs,
-            ),
-            (
-                "SELECT 1 FROM manifests WHERE repo_id = ? AND digest = ?",
-                &refs.manifests,
-            ),
-        ];
-        for (sql, digests) in checks {
-            for d in digests {
-                let found: Option<i64> = sqlx::query_scalar(sql)
-                    .bind(repo_id)
-                    .bind(d)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                if found.is_none() {
-                    return Err(Error::ManifestBlobUnknown(d.clone()));
-                }
-            }
-        }
+        let (repo, m, refs, tag) = (
+            repo.to_owned(),
+            m.clone(),
+            refs.clone(),
+            tag.map(str::to_owned),
+        );
         let size = to_i64(m.size)?;
-        sqlx::query("INSERT OR IGNORE INTO blobs (digest, size) VALUES (?, ?)")
-            .bind(&m.digest)
-            .bind(size)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("INSERT OR IGNORE INTO repo_blobs (repo_id, digest) VALUES (?, ?)")
-            .bind(repo_id)
-            .bind(&m.digest)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT OR IGNORE INTO manifests (repo_id, digest, media_type, size, artifact_type, subject, annotations) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(repo_id)
-        .bind(&m.digest)
-        .bind(&m.media_type)
-        .bind(size)
-        .bind(&m.artifact_type)
-        .bind(&m.subject)
-        .bind(&m.annotations)
-        .execute(&mut *tx)
-        .await?;
-        for target in refs.blobs.iter().chain(&refs.manifests) {
-            sqlx::query("INSERT OR IGNORE INTO manifest_refs (repo_id, manifest_digest, target_digest) VALUES (?, ?, ?)")
-                .bind(repo_id)
-                .bind(&m.digest)
-                .bind(target)
-                .execute(&mut *tx)
-                .await?;
-        }
-        if let Some(tag) = tag {
-            sqlx::query("INSERT INTO tags (repo_id, name, digest) VALUES (?, ?, ?) ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest")
-                .bind(repo_id)
-                .bind(tag)
-                .bind(&m.digest)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        self.writer
+            .write(move |c| {
+                Box::pin(async move {
+                    if let Some(tag) = &tag {
+                        if retag(c, &repo, tag, &m.digest).await? {
+                            return Ok(());
+                        }
+                    }
+                    let (repo_id, stored) = manifest_state(c, &repo, &m.digest).await?;
+                    if !stored {
+                        check_references(c, repo_id, &refs).await?;
+                        insert_manifest(c, repo_id, &m, size, &refs).await?;
+                    }
+                    if let Some(tag) = tag {
+                        sqlx::query("INSERT INTO tags (repo_id, name, digest) VALUES (?, ?, ?) ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest")
+                            .bind(repo_id)
+                            .bind(tag)
+                            .bind(&m.digest)
+                            .execute(&mut *c)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .await
     }
 
     /// Media type and size of a manifest in a repository.
@@ -140,16 +107,30 @@ impl Db {
         }))
     }
 
-    /// The digest a tag points at.
+    /// Digest, media type and size of the manifest a tag points at.
     ///
     /// # Errors
     /// `Db` on failure.
-    pub async fn resolve_tag(&self, repo: &str, tag: &str) -> Result<Option<String>, Error> {
-        Ok(sqlx::query_scalar("SELECT t.digest FROM tags t JOIN repositories r ON r.id = t.repo_id WHERE r.name = ? AND t.name = ?")
-            .bind(repo)
-            .bind(tag)
-            .fetch_optional(&self.reader)
-            .await?)
+    pub async fn manifest_by_tag(
+        &self,
+        repo: &str,
+        tag: &str,
+    ) -> Result<Option<(String, String, u64)>, Error> {
+        let row = sqlx::query(
+            "SELECT m.digest, m.media_type, m.size FROM tags t JOIN repositories r ON r.id = t.repo_id \
+             JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest WHERE r.name = ? AND t.name = ?",
+        )
+        .bind(repo)
+        .bind(tag)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(row.map(|r| {
+            (
+                r.get::<String, _>(0),
+                r.get::<String, _>(1),
+                u64::try_from(r.get::<i64, _>(2)).unwrap_or(0),
+            )
+        }))
     }
 
     /// Deletes a manifest, its tags and references; false when it was not there.
@@ -157,24 +138,29 @@ impl Db {
     /// # Errors
     /// `Db` on failure.
     pub async fn delete_manifest(&self, repo: &str, digest: &str) -> Result<bool, Error> {
-        let mut tx = self.begin().await?;
-        let sub = "(SELECT id FROM repositories WHERE name = ?)";
-        let done = sqlx::query(&format!(
-            "DELETE FROM manifests WHERE digest = ? AND repo_id = {sub}"
-        ))
-        .bind(digest)
-        .bind(repo)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(&format!(
-            "DELETE FROM repo_blobs WHERE digest = ? AND repo_id = {sub}"
-        ))
-        .bind(digest)
-        .bind(repo)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected() > 0)
+        let (repo, digest) = (repo.to_owned(), digest.to_owned());
+        self.writer
+            .write(move |c| {
+                Box::pin(async move {
+                    let sub = "(SELECT id FROM repositories WHERE name = ?)";
+                    let done = sqlx::query(&format!(
+                        "DELETE FROM manifests WHERE digest = ? AND repo_id = {sub}"
+                    ))
+                    .bind(&digest)
+                    .bind(&repo)
+                    .execute(&mut *c)
+                    .await?;
+                    sqlx::query(&format!(
+                        "DELETE FROM repo_blobs WHERE digest = ? AND repo_id = {sub}"
+                    ))
+                    .bind(&digest)
+                    .bind(&repo)
+                    .execute(&mut *c)
+                    .await?;
+                    Ok(done.rows_affected() > 0)
+                })
+            })
+            .await
     }
 
     /// Deletes one tag, leaving the manifest; false when there was no such tag.
@@ -182,12 +168,19 @@ impl Db {
     /// # Errors
     /// `Db` on failure.
     pub async fn delete_tag(&self, repo: &str, tag: &str) -> Result<bool, Error> {
-        let done = sqlx::query("DELETE FROM tags WHERE name = ? AND repo_id = (SELECT id FROM repositories WHERE name = ?)")
-            .bind(tag)
-            .bind(repo)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected() > 0)
+        let (repo, tag) = (repo.to_owned(), tag.to_owned());
+        self.writer
+            .write(move |c| {
+                Box::pin(async move {
+                    let done = sqlx::query("DELETE FROM tags WHERE name = ? AND repo_id = (SELECT id FROM repositories WHERE name = ?)")
+                        .bind(tag)
+                        .bind(repo)
+                        .execute(c)
+                        .await?;
+                    Ok(done.rows_affected() > 0)
+                })
+            })
+            .await
     }
 
     /// Manifests of a repository whose `subject` is `digest`, optionally of one artifact type,
@@ -224,4 +217,120 @@ impl Db {
             })
             .collect())
     }
+}
+
+/// Points `tag` at `digest` when the repository already holds that manifest (one statement, the
+/// common case of a re-push or re-tag); `false` when it does not, and nothing changed.
+async fn retag(
+    c: &mut SqliteConnection,
+    repo: &str,
+    tag: &str,
+    digest: &str,
+) -> Result<bool, Error> {
+    let done = sqlx::query(
+        "INSERT INTO tags (repo_id, name, digest) SELECT r.id, ?, ? FROM repositories r \
+         WHERE r.name = ? AND EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id AND m.digest = ?) \
+         ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest",
+    )
+    .bind(tag)
+    .bind(digest)
+    .bind(repo)
+    .bind(digest)
+    .execute(c)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// The repository's id (created on first use) and whether it already holds manifest `digest`:
+/// one query for the common case.
+async fn manifest_state(
+    c: &mut SqliteConnection,
+    repo: &str,
+    digest: &str,
+) -> Result<(i64, bool), Error> {
+    let found: Option<(i64, bool)> = sqlx::query_as(
+        "SELECT r.id, EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id AND m.digest = ?) \
+         FROM repositories r WHERE r.name = ?",
+    )
+    .bind(digest)
+    .bind(repo)
+    .fetch_optional(&mut *c)
+    .await?;
+    match found {
+        Some(state) => Ok(state),
+        None => Ok((ensure_repo(c, repo).await?, false)),
+    }
+}
+
+/// `ManifestBlobUnknown` naming the first reference the repository does not hold.
+async fn check_references(
+    c: &mut SqliteConnection,
+    repo_id: i64,
+    refs: &References,
+) -> Result<(), Error> {
+    let checks = [
+        (
+            "SELECT 1 FROM repo_blobs WHERE repo_id = ? AND digest = ?",
+            &refs.blobs,
+        ),
+        (
+            "SELECT 1 FROM manifests WHERE repo_id = ? AND digest = ?",
+            &refs.manifests,
+        ),
+    ];
+    for (sql, digests) in checks {
+        for d in digests {
+            let found: Option<i64> = sqlx::query_scalar(sql)
+                .bind(repo_id)
+                .bind(d)
+                .fetch_optional(&mut *c)
+                .await?;
+            if found.is_none() {
+                return Err(Error::ManifestBlobUnknown(d.clone()));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The manifest's blob row, its link, its row and its references.
+async fn insert_manifest(
+    c: &mut SqliteConnection,
+    repo_id: i64,
+    m: &ManifestRow,
+    size: i64,
+    refs: &References,
+) -> Result<(), Error> {
+    sqlx::query("INSERT OR IGNORE INTO blobs (digest, size) VALUES (?, ?)")
+        .bind(&m.digest)
+        .bind(size)
+        .execute(&mut *c)
+        .await?;
+    sqlx::query("INSERT OR IGNORE INTO repo_blobs (repo_id, digest) VALUES (?, ?)")
+        .bind(repo_id)
+        .bind(&m.digest)
+        .execute(&mut *c)
+        .await?;
+    sqlx::query(
+        "INSERT INTO manifests (repo_id, digest, media_type, size, artifact_type, subject, annotations) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(repo_id)
+    .bind(&m.digest)
+    .bind(&m.media_type)
+    .bind(size)
+    .bind(&m.artifact_type)
+    .bind(&m.subject)
+    .bind(&m.annotations)
+    .execute(&mut *c)
+    .await?;
+    for target in refs.blobs.iter().chain(&refs.manifests) {
+        sqlx::query("INSERT OR IGNORE INTO manifest_refs (repo_id, manifest_digest, target_digest) VALUES (?, ?, ?)")
+            .bind(repo_id)
+            .bind(&m.digest)
+            .bind(target)
+            .execute(&mut *c)
+            .await?;
+    }
+    Ok(())
 }

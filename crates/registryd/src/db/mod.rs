@@ -1,19 +1,21 @@
 //! Registry metadata in SQLite: all SQL lives in this module and its children. WAL mode,
-//! `foreign_keys` on, `synchronous=FULL`, one writer connection and a pool of readers;
-//! migrations from the workspace's `migrations/` folder run at open. Multi-row writes are one
-//! transaction each, so a crash leaves the old state or the new one.
+//! `foreign_keys` on, `synchronous=FULL`, one writer connection (group commit, see [`writer`])
+//! and a pool of readers; migrations from the workspace's `migrations/` folder run at open. Each
+//! write is all-or-nothing (its own savepoint in a committed batch), so a crash leaves the old
+//! state or the new one.
 
 mod blobs;
 mod listing;
 mod manifests;
 mod uploads;
+mod writer;
 
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::{SqliteConnection, SqlitePool};
 
 use crate::error::Error;
 
@@ -23,7 +25,7 @@ pub use manifests::{ManifestRow, References, Referrer};
 #[derive(Debug, Clone)]
 pub struct Db {
     /// The only connection that writes; SQLite allows one writer at a time anyway.
-    writer: SqlitePool,
+    writer: writer::Writer,
     /// Read-only connections for everything else.
     reader: SqlitePool,
 }
@@ -49,11 +51,8 @@ impl Db {
             .max_connections(4)
             .connect_with(base.read_only(true))
             .await?;
+        let writer = writer::Writer::spawn(writer.acquire().await?);
         Ok(Self { writer, reader })
-    }
-
-    async fn begin(&self) -> Result<Transaction<'static, Sqlite>, Error> {
-        Ok(self.writer.begin().await?)
     }
 
     /// The id of a repository, `None` when nothing was ever pushed to it.
@@ -71,11 +70,18 @@ impl Db {
 }
 
 /// The id of a repository, created on first use.
-async fn ensure_repo(tx: &mut Transaction<'_, Sqlite>, name: &str) -> Result<i64, Error> {
-    Ok(sqlx::query_scalar(
-        "INSERT INTO repositories (name) VALUES (?) ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id",
+async fn ensure_repo(conn: &mut SqliteConnection, name: &str) -> Result<i64, Error> {
+    let found = sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if let Some(id) = found {
+        return Ok(id);
+    }
+    Ok(
+        sqlx::query_scalar("INSERT INTO repositories (name) VALUES (?) RETURNING id")
+            .bind(name)
+            .fetch_one(conn)
+            .await?,
     )
-    .bind(name)
-    .fetch_one(&mut **tx)
-    .await?)
 }

@@ -6,7 +6,9 @@ use super::Db;
 use crate::error::Error;
 
 impl Db {
-    /// Records a new upload session for `repo`.
+    /// Records a new upload session for `repo`, without waiting for the commit (see
+    /// [`super::writer::Writer::submit`]): the session's first use comes later in queue order,
+    /// and until the commit the service knows the session from memory.
     ///
     /// # Errors
     /// `Db` on failure.
@@ -14,13 +16,20 @@ impl Db {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
-        sqlx::query("INSERT INTO uploads (uuid, repo, started_at) VALUES (?, ?, ?)")
-            .bind(uuid)
-            .bind(repo)
-            .bind(now)
-            .execute(&self.writer)
-            .await?;
-        Ok(())
+        let (uuid, repo) = (uuid.to_owned(), repo.to_owned());
+        self.writer
+            .submit(move |c| {
+                Box::pin(async move {
+                    sqlx::query("INSERT INTO uploads (uuid, repo, started_at) VALUES (?, ?, ?)")
+                        .bind(uuid)
+                        .bind(repo)
+                        .bind(now)
+                        .execute(c)
+                        .await?;
+                    Ok(())
+                })
+            })
+            .await
     }
 
     /// The repository an upload session belongs to, `None` when there is no such session.
@@ -41,11 +50,18 @@ impl Db {
     /// # Errors
     /// `Db` on failure.
     pub async fn delete_upload(&self, uuid: &str) -> Result<bool, Error> {
-        let done = sqlx::query("DELETE FROM uploads WHERE uuid = ?")
-            .bind(uuid)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected() > 0)
+        let uuid = uuid.to_owned();
+        self.writer
+            .write(move |c| {
+                Box::pin(async move {
+                    let done = sqlx::query("DELETE FROM uploads WHERE uuid = ?")
+                        .bind(uuid)
+                        .execute(c)
+                        .await?;
+                    Ok(done.rows_affected() > 0)
+                })
+            })
+            .await
     }
 
     /// Upload sessions started at or before `cutoff` (seconds since the epoch).

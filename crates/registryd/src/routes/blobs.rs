@@ -3,16 +3,11 @@
 use axum::body::Body;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
-use tokio_util::io::ReaderStream;
 
 use super::response::BlobBody;
 use crate::error::Error;
 use crate::names::{Digest, RepoName};
 use crate::service::Registry;
-
-/// Bytes read from disk per body frame.
-const READ_CHUNK: usize = 256 * 1024;
 
 /// `GET|HEAD /v2/<name>/blobs/<digest>` → 200, or 206 for a `Range: bytes=a-b`; 416 when the
 /// range cannot be served; `BLOB_UNKNOWN` 404.
@@ -33,16 +28,16 @@ pub async fn get(
         }
         .into_response());
     }
-    let (mut file, size) = reg.open_blob(name, digest).await?;
+    let size = reg.blob_size(name, digest).await?;
     let range = headers
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
         .map(|r| parse_range(r, size))
         .transpose()?;
     let (start, len) = range.map_or((0, size), |(a, b)| (a, b - a + 1));
-    file.seek(std::io::SeekFrom::Start(start)).await?;
+    let bytes = reg.blob_range(digest, start, len).await?;
     metrics::counter!("registry_bytes_sent_total").increment(len);
-    let body = Body::from_stream(ReaderStream::with_capacity(file.take(len), READ_CHUNK));
+    let body = Body::from_stream(bytes);
     Ok(BlobBody {
         digest: digest.clone(),
         size,

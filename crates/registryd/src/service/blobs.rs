@@ -1,6 +1,7 @@
 //! Reading and deleting the blobs a repository links.
 
-use tokio::fs::File;
+use bytes::Bytes;
+use futures_util::Stream;
 
 use super::Registry;
 use crate::error::Error;
@@ -18,22 +19,25 @@ impl Registry {
             .ok_or_else(|| Error::BlobUnknown(digest.to_string()))
     }
 
-    /// Opens a blob's bytes after checking the repository links it; returns the file and size.
+    /// Streams bytes `start..start + len` of a stored blob; callers check the repository links
+    /// it with [`Registry::blob_size`] first.
     ///
     /// # Errors
-    /// `BlobUnknown` when not linked; `Io` when the bytes are unreadable.
-    pub async fn open_blob(&self, repo: &RepoName, digest: &Digest) -> Result<(File, u64), Error> {
-        let size = self.blob_size(repo, digest).await?;
+    /// `BlobUnknown` when its file is gone; `Io` when the bytes are unreadable.
+    pub async fn blob_range(
+        &self,
+        digest: &Digest,
+        start: u64,
+        len: u64,
+    ) -> Result<impl Stream<Item = std::io::Result<Bytes>> + Send + 'static, Error> {
         // A DELETE racing this read may have let garbage collection take the bytes.
-        let file = self
-            .files
-            .open_blob(digest)
+        self.files
+            .read_blob_range(digest, start, len)
             .await
             .map_err(|e| match e.kind() {
                 std::io::ErrorKind::NotFound => Error::BlobUnknown(digest.to_string()),
                 _ => Error::Io(e),
-            })?;
-        Ok((file, size))
+            })
     }
 
     /// Unlinks a blob from a repository.

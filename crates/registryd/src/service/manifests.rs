@@ -23,7 +23,8 @@ pub struct StoredManifest {
 }
 
 impl Registry {
-    /// Finds a manifest by tag or digest; reads its bytes when `with_body`.
+    /// Finds a manifest by tag or digest; reads its bytes when `with_body`. Served from the
+    /// manifest cache when it holds it.
     ///
     /// # Errors
     /// `ManifestUnknown` when the repository has no such manifest.
@@ -33,24 +34,34 @@ impl Registry {
         reference: &Reference,
         with_body: bool,
     ) -> Result<StoredManifest, Error> {
+        if let Some(mut hit) = self.manifest_cache.get(repo.as_str(), reference) {
+            if !with_body {
+                hit.body = None;
+            }
+            return Ok(hit);
+        }
+        let generation = self.manifest_cache.generation();
         let unknown = || Error::ManifestUnknown(format!("{repo}:{reference}"));
-        let digest = match reference {
-            Reference::Digest(d) => d.clone(),
-            Reference::Tag(t) => {
-                let d = self
+        let (digest, media_type, size) = match reference {
+            Reference::Digest(d) => {
+                let (media_type, size) = self
                     .db
-                    .resolve_tag(repo.as_str(), t)
+                    .manifest(repo.as_str(), d.as_str())
                     .await?
                     .ok_or_else(unknown)?;
-                Digest::parse(&d)
-                    .map_err(|_| Error::Internal(format!("stored digest {d} is invalid")))?
+                (d.clone(), media_type, size)
+            }
+            Reference::Tag(t) => {
+                let (d, media_type, size) = self
+                    .db
+                    .manifest_by_tag(repo.as_str(), t)
+                    .await?
+                    .ok_or_else(unknown)?;
+                let d = Digest::parse(&d)
+                    .map_err(|_| Error::Internal(format!("stored digest {d} is invalid")))?;
+                (d, media_type, size)
             }
         };
-        let (media_type, size) = self
-            .db
-            .manifest(repo.as_str(), digest.as_str())
-            .await?
-            .ok_or_else(unknown)?;
         let body = if with_body {
             // A DELETE racing this read may have let garbage collection take the bytes.
             Some(
@@ -65,12 +76,15 @@ impl Registry {
         } else {
             None
         };
-        Ok(StoredManifest {
+        let found = StoredManifest {
             digest,
             media_type,
             size,
             body,
-        })
+        };
+        self.manifest_cache
+            .insert(generation, repo.as_str(), reference, &found);
+        Ok(found)
     }
 
     /// Validates and stores a manifest, tagging it when `reference` is a tag. Returns its
@@ -109,9 +123,12 @@ impl Registry {
             Reference::Tag(t) => Some(t.as_str()),
             Reference::Digest(_) => None,
         };
-        self.db
+        let stored = self
+            .db
             .put_manifest(repo.as_str(), &row, &parsed.references(), tag)
-            .await?;
+            .await;
+        self.manifest_cache.invalidate(repo.as_str());
+        stored?;
         Ok((digest, parsed.subject))
     }
 
@@ -126,10 +143,11 @@ impl Registry {
     ) -> Result<(), Error> {
         self.check_delete_enabled()?;
         let deleted = match reference {
-            Reference::Digest(d) => self.db.delete_manifest(repo.as_str(), d.as_str()).await?,
-            Reference::Tag(t) => self.db.delete_tag(repo.as_str(), t).await?,
+            Reference::Digest(d) => self.db.delete_manifest(repo.as_str(), d.as_str()).await,
+            Reference::Tag(t) => self.db.delete_tag(repo.as_str(), t).await,
         };
-        if deleted {
+        self.manifest_cache.invalidate(repo.as_str());
+        if deleted? {
             Ok(())
         } else {
             Err(Error::ManifestUnknown(format!("{repo}:{reference}")))

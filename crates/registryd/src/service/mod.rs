@@ -6,6 +6,7 @@ mod blobs;
 mod gc;
 mod listing;
 mod maintenance;
+mod manifest_cache;
 mod manifest_doc;
 mod manifests;
 mod uploads;
@@ -27,6 +28,8 @@ pub struct Registry {
     db: Db,
     /// Bytes.
     files: Files,
+    /// Manifests by tag and digest, in front of the database and the blob files.
+    manifest_cache: manifest_cache::ManifestCache,
     /// Hash states of the upload sessions in progress.
     uploads: uploads::HashStates,
     /// `storage.delete.enabled`.
@@ -51,6 +54,7 @@ impl Registry {
         Ok(Self {
             db,
             files,
+            manifest_cache: manifest_cache::ManifestCache::default(),
             uploads: uploads::HashStates::default(),
             delete_enabled,
             commit_lock: tokio::sync::RwLock::new(()),

@@ -30,25 +30,42 @@ struct HashState {
 /// One lock per session, held while a chunk is written, so chunks of one session never interleave.
 type Slot = Arc<tokio::sync::Mutex<Option<HashState>>>;
 
-/// Hash states of the sessions this process has seen. A std mutex guards the map: it is never
-/// held across an await.
+/// The sessions this process has seen: hash states, and the repository of the sessions it
+/// started (so their first chunk need not wait for the session's row to be committed). A std
+/// mutex guards the maps: it is never held across an await.
 #[derive(Debug, Default)]
-pub struct HashStates(Mutex<HashMap<Uuid, Slot>>);
+pub struct HashStates(Mutex<Sessions>);
+
+#[derive(Debug, Default)]
+struct Sessions {
+    slots: HashMap<Uuid, Slot>,
+    owners: HashMap<Uuid, String>,
+}
 
 impl HashStates {
-    fn slot(&self, uuid: Uuid) -> Slot {
-        let mut map = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.entry(uuid).or_default().clone()
-    }
-
-    fn forget(&self, uuid: &Uuid) {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Sessions> {
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(uuid);
+    }
+
+    fn slot(&self, uuid: Uuid) -> Slot {
+        self.lock().slots.entry(uuid).or_default().clone()
+    }
+
+    fn started(&self, uuid: Uuid, repo: &RepoName) {
+        self.lock().owners.insert(uuid, repo.as_str().to_owned());
+    }
+
+    /// The repository of a session this process started, `None` when it does not know.
+    fn owner(&self, uuid: &Uuid) -> Option<String> {
+        self.lock().owners.get(uuid).cloned()
+    }
+
+    fn forget(&self, uuid: &Uuid) {
+        let mut sessions = self.lock();
+        sessions.slots.remove(uuid);
+        sessions.owners.remove(uuid);
     }
 }
 
@@ -114,6 +131,7 @@ impl Registry {
             let _ = self.files.remove_upload(&uuid).await;
             return Err(e);
         }
+        self.uploads.started(uuid, repo);
         upload_gauge(1.0);
         Ok(UploadProgress { uuid, size: 0 })
     }
@@ -154,8 +172,7 @@ impl Registry {
         E: std::fmt::Display,
     {
         self.check_owner(repo, uuid).await?;
-        let slot = self.uploads.slot(uuid);
-        let mut guard = slot.lock().await;
+        let mut guard = self.uploads.slot(uuid).lock_owned().await;
         let state = self.hash_state(&mut guard, uuid).await?;
         if let Some(r) = range {
             if r.start != state.size {
@@ -167,10 +184,16 @@ impl Registry {
             }
         }
         // While the chunk is written the session has no hash state: if this request is dropped
-        // mid-write (client gone), the next one rebuilds it from whatever reached the file.
+        // mid-write (client gone), the next one rebuilds it from whatever reached the file. The
+        // writing thread holds the session's lock until then.
         let before = guard.take().ok_or(Error::BlobUploadUnknown)?;
         let mut hasher = before.hasher.clone();
-        let result = self.files.append(&uuid, body, &mut hasher).await;
+        let (guard, result) = self.files.append(&uuid, body, &mut hasher, guard).await;
+        let Some(mut guard) = guard else {
+            return Err(Error::Internal(format!(
+                "appending to upload {uuid}: writer panicked"
+            )));
+        };
         let failure = match (&result, range) {
             (Ok(n), Some(r)) if *n != r.end - r.start + 1 => {
                 Some(Error::BlobUploadInvalid(format!(
@@ -313,7 +336,11 @@ impl Registry {
     }
 
     async fn check_owner(&self, repo: &RepoName, uuid: Uuid) -> Result<(), Error> {
-        match self.db.upload_repo(&uuid.to_string()).await? {
+        let owner = match self.uploads.owner(&uuid) {
+            Some(owner) => Some(owner),
+            None => self.db.upload_repo(&uuid.to_string()).await?,
+        };
+        match owner {
             Some(owner) if owner == repo.as_str() => Ok(()),
             _ => Err(Error::BlobUploadUnknown),
         }

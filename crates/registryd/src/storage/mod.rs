@@ -1,19 +1,29 @@
 //! Blob bytes on the local filesystem: upload files that grow while being hashed, and the
 //! content-addressed store they are moved into once verified. Knows nothing of HTTP or SQL.
 //!
-//! Durability: a blob file is written completely, `sync_all`ed, renamed into place and its
-//! directory fsynced before [`Files::commit_upload`] returns, so a database row written after it
-//! never points at missing or partial bytes.
+//! Durability: a blob file is written completely, fsynced, renamed into place and its directory
+//! fsynced before [`Files::commit_upload`] returns, so a database row written after it never
+//! points at missing or partial bytes.
+//!
+//! Speed: an upload's bytes are hashed on the request's task while a blocking thread writes them
+//! (so hashing and writing overlap), and every [`SYNC_EVERY`] bytes an fsync starts in the
+//! background so the disk works during the upload rather than all at the final fsync. A blob is read by a blocking
+//! thread in [`READ_CHUNK`] pieces, a few ahead of the socket.
 
 pub mod paths;
 
+use std::collections::HashMap;
 use std::io;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use sha2::{Digest as _, Sha256};
+use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
+use std::path::Path;
+
 use tokio::fs::{self, File, OpenOptions};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::AsyncReadExt;
 use uuid::Uuid;
 
 use crate::names::Digest;
@@ -21,12 +31,28 @@ use paths::Paths;
 
 /// Bytes gathered before each write to an upload file.
 const WRITE_BUFFER: usize = 1024 * 1024;
+/// Bytes written to an upload file between two background `fdatasync`s.
+const SYNC_EVERY: u64 = 32 * 1024 * 1024;
+/// Bytes a chunk must leave unsynced for an fsync to start in the background when it ends.
+const SYNC_AFTER_CHUNK: u64 = 1024 * 1024;
+/// Request body pieces queued for the writing thread at most.
+const QUEUED_PIECES: usize = 32;
+/// Bytes read from a blob file per piece of a response body.
+const READ_CHUNK: usize = 1024 * 1024;
+/// Pieces read ahead of the socket at most.
+const READ_AHEAD: usize = 4;
 
 /// The filesystem half of storage.
 #[derive(Debug, Clone)]
 pub struct Files {
     paths: Paths,
+    /// Background fsyncs of upload files, joined before the file is next written, cut or
+    /// committed, so their errors are never lost.
+    syncing: Arc<Mutex<HashMap<Uuid, PendingSync>>>,
 }
+
+/// A background `fdatasync` of an upload file.
+type PendingSync = std::thread::JoinHandle<io::Result<()>>;
 
 /// Why appending a request body to an upload stopped.
 #[derive(Debug)]
@@ -45,13 +71,31 @@ impl Files {
     pub async fn open(paths: Paths) -> io::Result<Self> {
         fs::create_dir_all(paths.uploads_dir()).await?;
         fs::create_dir_all(paths.blobs_dir()).await?;
-        Ok(Self { paths })
+        Ok(Self {
+            paths,
+            syncing: Arc::default(),
+        })
     }
 
     /// The layout in use.
     #[must_use]
     pub fn paths(&self) -> &Paths {
         &self.paths
+    }
+
+    fn take_sync(&self, uuid: &Uuid) -> Option<PendingSync> {
+        self.syncing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(uuid)
+    }
+
+    /// Waits for the upload's background fsync, if one was started.
+    async fn settle(&self, uuid: &Uuid) -> io::Result<()> {
+        match self.take_sync(uuid) {
+            Some(pending) => blocking(move || joined(pending)).await,
+            None => Ok(()),
+        }
     }
 
     /// Creates the empty file of a new upload.
@@ -77,34 +121,59 @@ impl Files {
     /// Appends `body` to an upload, feeding every written byte to `hasher`; returns how many
     /// bytes were written. On error, `hasher` and the file may disagree: callers drop the hasher.
     ///
-    /// # Errors
-    /// [`AppendError::Body`] when the client's stream fails, [`AppendError::Io`] on disk failure.
-    pub async fn append<S, E>(
+    /// `held` (the session's lock) is kept by the writing thread until its last byte reached
+    /// the file and handed back then, so even when this future is dropped mid-body the session
+    /// stays locked until the file is settled. It is `None` only if that thread panicked.
+    pub async fn append<S, E, G>(
         &self,
         uuid: &Uuid,
         body: S,
         hasher: &mut Sha256,
-    ) -> Result<u64, AppendError>
+        held: G,
+    ) -> (Option<G>, Result<u64, AppendError>)
     where
         S: Stream<Item = Result<Bytes, E>>,
         E: std::fmt::Display,
+        G: Send + 'static,
     {
-        let file = OpenOptions::new()
-            .append(true)
-            .open(self.paths.upload(uuid))
-            .await
-            .map_err(AppendError::Io)?;
-        let mut file = BufWriter::with_capacity(WRITE_BUFFER, file);
-        let mut written = 0u64;
+        let path = self.paths.upload(uuid);
+        let pending = self.take_sync(uuid);
+        let (pieces, mut queue) = tokio::sync::mpsc::channel::<Bytes>(QUEUED_PIECES);
+        let writer = tokio::task::spawn_blocking(move || {
+            let wrote = write_pieces(&path, &mut queue, pending);
+            (held, wrote)
+        });
+        let mut received = Ok(0u64);
         let mut body = std::pin::pin!(body);
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| AppendError::Body(e.to_string()))?;
-            file.write_all(&chunk).await.map_err(AppendError::Io)?;
-            hasher.update(&chunk);
-            written += chunk.len() as u64;
+        while let Some(piece) = body.next().await {
+            match piece {
+                Ok(piece) => {
+                    hasher.update(&piece);
+                    received = received.map(|n| n + piece.len() as u64);
+                    if pieces.send(piece).await.is_err() {
+                        break; // The writer failed; its error is the answer.
+                    }
+                }
+                Err(e) => {
+                    received = Err(AppendError::Body(e.to_string()));
+                    break;
+                }
+            }
         }
-        file.flush().await.map_err(AppendError::Io)?;
-        Ok(written)
+        drop(pieces);
+        match writer.await {
+            Ok((held, Ok(pending))) => {
+                if let Some(pending) = pending {
+                    self.syncing
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .insert(*uuid, pending);
+                }
+                (Some(held), received)
+            }
+            Ok((held, Err(e))) => (Some(held), Err(AppendError::Io(e))),
+            Err(e) => (None, Err(AppendError::Io(io::Error::other(e)))),
+        }
     }
 
     /// Cuts an upload back to `len` bytes, undoing a failed chunk.
@@ -112,6 +181,7 @@ impl Files {
     /// # Errors
     /// On disk failure.
     pub async fn truncate_upload(&self, uuid: &Uuid, len: u64) -> io::Result<()> {
+        self.settle(uuid).await?;
         let file = OpenOptions::new()
             .write(true)
             .open(self.paths.upload(uuid))
@@ -144,40 +214,30 @@ impl Files {
     /// # Errors
     /// On disk failure; the upload file is left for the caller to remove.
     pub async fn commit_upload(&self, uuid: &Uuid, digest: &Digest) -> io::Result<()> {
-        let from = self.paths.upload(uuid);
-        let to = self.paths.blob(digest);
-        if fs::try_exists(&to).await? {
-            return self.remove_upload(uuid).await;
-        }
-        File::open(&from).await?.sync_all().await?;
-        let dir = self.paths.blob_dir(digest);
-        if !fs::try_exists(&dir).await? {
-            fs::create_dir_all(&dir).await?;
-            // The new `ab/` entry must survive a power loss as well as the file inside it.
-            File::open(self.paths.blobs_dir()).await?.sync_all().await?;
-        }
-        fs::rename(&from, &to).await?;
-        File::open(&dir).await?.sync_all().await
+        self.settle(uuid).await?;
+        let (paths, uuid, digest) = (self.paths.clone(), *uuid, digest.clone());
+        blocking(move || commit(&paths, &paths.upload(&uuid), &digest)).await
     }
 
     /// Writes a small blob (a manifest) durably through a temporary upload file.
     ///
     /// # Errors
     /// On disk failure; the temporary file is removed.
-    pub async fn write_blob(&self, digest: &Digest, bytes: &[u8]) -> io::Result<()> {
-        if fs::try_exists(self.paths.blob(digest)).await? {
-            return Ok(());
-        }
-        let uuid = Uuid::new_v4();
-        let result = async {
-            fs::write(self.paths.upload(&uuid), bytes).await?;
-            self.commit_upload(&uuid, digest).await
-        }
-        .await;
-        if result.is_err() {
-            let _ = self.remove_upload(&uuid).await;
-        }
-        result
+    pub async fn write_blob(&self, digest: &Digest, bytes: &Bytes) -> io::Result<()> {
+        let (paths, digest, bytes) = (self.paths.clone(), digest.clone(), bytes.clone());
+        blocking(move || {
+            if paths.blob(&digest).exists() {
+                return Ok(());
+            }
+            let from = paths.upload(&Uuid::new_v4());
+            let result =
+                std::fs::write(&from, &bytes).and_then(|()| commit(&paths, &from, &digest));
+            if result.is_err() {
+                let _ = std::fs::remove_file(&from);
+            }
+            result
+        })
+        .await
     }
 
     /// Deletes an upload's file; absence is fine.
@@ -185,6 +245,8 @@ impl Files {
     /// # Errors
     /// On disk failure other than absence.
     pub async fn remove_upload(&self, uuid: &Uuid) -> io::Result<()> {
+        // The bytes are going: a failed fsync of them no longer matters.
+        let _ = self.settle(uuid).await;
         match fs::remove_file(self.paths.upload(uuid)).await {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
@@ -247,12 +309,45 @@ impl Files {
         }
     }
 
-    /// Opens a stored blob for reading.
+    /// Streams `len` bytes of a stored blob from offset `start`, read by a blocking thread a
+    /// few pieces ahead of the consumer.
     ///
     /// # Errors
-    /// On disk failure, `NotFound` included.
-    pub async fn open_blob(&self, digest: &Digest) -> io::Result<File> {
-        File::open(self.paths.blob(digest)).await
+    /// On disk failure when opening, `NotFound` included; a later failure ends the stream with
+    /// an error item.
+    pub async fn read_blob_range(
+        &self,
+        digest: &Digest,
+        start: u64,
+        len: u64,
+    ) -> io::Result<impl Stream<Item = io::Result<Bytes>> + Send + 'static> {
+        let path = self.paths.blob(digest);
+        let mut file = blocking(move || {
+            let mut file = std::fs::File::open(path)?;
+            file.seek(SeekFrom::Start(start))?;
+            Ok(file.take(len))
+        })
+        .await?;
+        let (pieces, queue) = tokio::sync::mpsc::channel(READ_AHEAD);
+        tokio::task::spawn_blocking(move || loop {
+            let mut piece = Vec::with_capacity(READ_CHUNK);
+            match (&mut file).take(READ_CHUNK as u64).read_to_end(&mut piece) {
+                Ok(0) => return,
+                Ok(_) => {
+                    if pieces.blocking_send(Ok(Bytes::from(piece))).is_err() {
+                        return; // The client went away.
+                    }
+                }
+                Err(e) => {
+                    let _ = pieces.blocking_send(Err(e));
+                    return;
+                }
+            }
+        });
+        Ok(futures_util::stream::unfold(
+            queue,
+            |mut queue| async move { queue.recv().await.map(|item| (item, queue)) },
+        ))
     }
 
     /// Reads a whole small blob (a manifest).
@@ -262,6 +357,78 @@ impl Files {
     pub async fn read_blob(&self, digest: &Digest) -> io::Result<Bytes> {
         fs::read(self.paths.blob(digest)).await.map(Bytes::from)
     }
+}
+
+/// Runs blocking filesystem work off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(io::Error::other)?
+}
+
+/// The writing thread of [`Files::append`]: appends every queued piece. Every [`SYNC_EVERY`]
+/// bytes it starts an `fdatasync` on a thread of its own (one at a time) and keeps writing, so
+/// the disk is busy during the upload and the final fsync has little left to do. `syncing` is
+/// the fsync a previous chunk left running; the one left running now is handed back.
+fn write_pieces(
+    path: &Path,
+    queue: &mut tokio::sync::mpsc::Receiver<Bytes>,
+    mut syncing: Option<PendingSync>,
+) -> io::Result<Option<PendingSync>> {
+    let file = std::fs::OpenOptions::new().append(true).open(path)?;
+    let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, file);
+    let mut unsynced = 0u64;
+    let start_sync = |out: &mut std::io::BufWriter<std::fs::File>,
+                      syncing: &mut Option<PendingSync>|
+     -> io::Result<()> {
+        if let Some(done) = syncing.take() {
+            joined(done)?;
+        }
+        out.flush()?;
+        let file = out.get_ref().try_clone()?;
+        *syncing = Some(std::thread::spawn(move || file.sync_data()));
+        Ok(())
+    };
+    while let Some(piece) = queue.blocking_recv() {
+        out.write_all(&piece)?;
+        unsynced += piece.len() as u64;
+        if unsynced >= SYNC_EVERY && syncing.as_ref().is_none_or(|s| s.is_finished()) {
+            start_sync(&mut out, &mut syncing)?;
+            unsynced = 0;
+        }
+    }
+    out.flush()?;
+    if unsynced >= SYNC_AFTER_CHUNK {
+        start_sync(&mut out, &mut syncing)?;
+    }
+    Ok(syncing)
+}
+
+fn joined(sync: std::thread::JoinHandle<io::Result<()>>) -> io::Result<()> {
+    sync.join()
+        .map_err(|_| io::Error::other("the fsync thread panicked"))?
+}
+
+/// Moves the fully written file `from` to the blob `digest` durably (see [`Files::commit_upload`]).
+fn commit(paths: &Paths, from: &Path, digest: &Digest) -> io::Result<()> {
+    let to = paths.blob(digest);
+    if to.exists() {
+        return match std::fs::remove_file(from) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        };
+    }
+    std::fs::File::open(from)?.sync_data()?;
+    let dir = paths.blob_dir(digest);
+    if !dir.exists() {
+        std::fs::create_dir_all(&dir)?;
+        // The new `ab/` entry must survive a power loss as well as the file inside it.
+        std::fs::File::open(paths.blobs_dir())?.sync_all()?;
+    }
+    std::fs::rename(from, &to)?;
+    std::fs::File::open(&dir)?.sync_all()
 }
 
 #[cfg(test)]
@@ -279,7 +446,7 @@ mod tests {
             Ok::<_, io::Error>(Bytes::from_static(b"hello ")),
             Ok(Bytes::from_static(b"world")),
         ]);
-        assert_eq!(files.append(&uuid, chunks, &mut h).await.unwrap(), 11);
+        assert_eq!(files.append(&uuid, chunks, &mut h, ()).await.1.unwrap(), 11);
         assert_eq!(files.upload_len(&uuid).await.unwrap(), Some(11));
         let (h2, len) = files.rehash(&uuid).await.unwrap();
         assert_eq!(len, 11);
@@ -298,8 +465,9 @@ mod tests {
         files.create_upload(&uuid).await.unwrap();
         let chunks = futures_util::stream::iter(vec![Ok(Bytes::from_static(b"ab")), Err("reset")]);
         let err = files
-            .append(&uuid, chunks, &mut Sha256::new())
+            .append(&uuid, chunks, &mut Sha256::new(), ())
             .await
+            .1
             .unwrap_err();
         assert!(matches!(err, AppendError::Body(m) if m == "reset"));
     }
@@ -309,8 +477,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let files = Files::open(Paths::new(dir.path())).await.unwrap();
         let d = Digest::of(b"x");
-        files.write_blob(&d, b"x").await.unwrap();
-        files.write_blob(&d, b"x").await.unwrap();
+        files
+            .write_blob(&d, &Bytes::from_static(b"x"))
+            .await
+            .unwrap();
+        files
+            .write_blob(&d, &Bytes::from_static(b"x"))
+            .await
+            .unwrap();
         assert_eq!(
             std::fs::read_dir(files.paths().uploads_dir())
                 .unwrap()

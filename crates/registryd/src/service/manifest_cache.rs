@@ -1,0 +1,180 @@
+//! Manifests in memory, by repository, tag and digest, so a pull's manifest GET costs no SQL and
+//! no file read. Bounded: past [`MAX_BYTES`] of manifests or [`MAX_ENTRIES`] names it starts
+//! empty again.
+//!
+//! Coherence: every write that changes a repository's manifests or tags calls
+//! [`ManifestCache::invalidate`] after its commit and before it answers. A reader notes
+//! [`ManifestCache::generation`] before it reads the database and [`ManifestCache::insert`] keeps
+//! its result only if no invalidation happened since, so a read that raced a write never
+//! caches what the write replaced.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use super::StoredManifest;
+use crate::names::{Digest, Reference};
+
+/// Bytes of manifests kept at most.
+const MAX_BYTES: usize = 8 * 1024 * 1024;
+/// Tags plus manifests kept at most.
+const MAX_ENTRIES: usize = 16 * 1024;
+
+/// See the module documentation.
+#[derive(Debug, Default)]
+pub struct ManifestCache(Mutex<Inner>);
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// Bumped by every invalidation.
+    generation: u64,
+    bytes: usize,
+    entries: usize,
+    repos: HashMap<String, RepoEntry>,
+}
+
+#[derive(Debug, Default)]
+struct RepoEntry {
+    tags: HashMap<String, Digest>,
+    manifests: HashMap<Digest, StoredManifest>,
+}
+
+impl ManifestCache {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The manifest `reference` names in `repo`, body included, if cached.
+    pub fn get(&self, repo: &str, reference: &Reference) -> Option<StoredManifest> {
+        let inner = self.lock();
+        let entry = inner.repos.get(repo)?;
+        let digest = match reference {
+            Reference::Digest(d) => d,
+            Reference::Tag(t) => entry.tags.get(t.as_str())?,
+        };
+        entry.manifests.get(digest).cloned()
+    }
+
+    /// The generation to pass to [`ManifestCache::insert`] for a read that starts now.
+    pub fn generation(&self) -> u64 {
+        self.lock().generation
+    }
+
+    /// Keeps `manifest` (which must carry its body) as what `reference` names in `repo`, unless
+    /// the repository was written since `generation`.
+    pub fn insert(
+        &self,
+        generation: u64,
+        repo: &str,
+        reference: &Reference,
+        manifest: &StoredManifest,
+    ) {
+        let Some(body) = &manifest.body else { return };
+        let mut inner = self.lock();
+        if inner.generation != generation {
+            return;
+        }
+        if inner.bytes + body.len() > MAX_BYTES || inner.entries + 2 > MAX_ENTRIES {
+            inner.repos.clear();
+            inner.bytes = 0;
+            inner.entries = 0;
+        }
+        let inner = &mut *inner;
+        let entry = inner.repos.entry(repo.to_owned()).or_default();
+        if let Reference::Tag(t) = reference {
+            if entry
+                .tags
+                .insert(t.as_str().to_owned(), manifest.digest.clone())
+                .is_none()
+            {
+                inner.entries += 1;
+            }
+        }
+        if let Some(old) = entry
+            .manifests
+            .insert(manifest.digest.clone(), manifest.clone())
+        {
+            inner.bytes -= old.body.map_or(0, |b| b.len());
+        } else {
+            inner.entries += 1;
+        }
+        inner.bytes += body.len();
+    }
+
+    /// Forgets everything cached for `repo`; called after every write to its manifests or tags.
+    pub fn invalidate(&self, repo: &str) {
+        let mut inner = self.lock();
+        inner.generation += 1;
+        if let Some(entry) = inner.repos.remove(repo) {
+            inner.entries -= entry.tags.len() + entry.manifests.len();
+            inner.bytes -= entry
+                .manifests
+                .values()
+                .map(|m| m.body.as_ref().map_or(0, bytes::Bytes::len))
+                .sum::<usize>();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+
+    fn manifest(body: &'static [u8]) -> StoredManifest {
+        StoredManifest {
+            digest: Digest::of(body),
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            size: body.len() as u64,
+            body: Some(Bytes::from_static(body)),
+        }
+    }
+
+    fn tag(t: &str) -> Reference {
+        Reference::parse(t).unwrap()
+    }
+
+    #[test]
+    fn a_cached_tag_and_digest_are_found_until_invalidated() {
+        let cache = ManifestCache::default();
+        let m = manifest(b"{}");
+        cache.insert(cache.generation(), "a", &tag("v1"), &m);
+        assert_eq!(cache.get("a", &tag("v1")).unwrap().digest, m.digest);
+        let by_digest = Reference::Digest(m.digest.clone());
+        assert!(cache.get("a", &by_digest).is_some());
+        assert!(cache.get("b", &tag("v1")).is_none());
+        cache.invalidate("a");
+        assert!(cache.get("a", &tag("v1")).is_none());
+        assert!(cache.get("a", &by_digest).is_none());
+    }
+
+    #[test]
+    fn a_read_that_raced_a_write_is_not_kept() {
+        let cache = ManifestCache::default();
+        let before = cache.generation();
+        cache.invalidate("a");
+        cache.insert(before, "a", &tag("v1"), &manifest(b"{}"));
+        assert!(cache.get("a", &tag("v1")).is_none());
+    }
+
+    #[test]
+    fn a_manifest_without_its_body_is_not_kept() {
+        let cache = ManifestCache::default();
+        let mut m = manifest(b"{}");
+        m.body = None;
+        cache.insert(cache.generation(), "a", &tag("v1"), &m);
+        assert!(cache.get("a", &tag("v1")).is_none());
+    }
+
+    #[test]
+    fn the_cache_stays_within_its_entry_bound() {
+        let cache = ManifestCache::default();
+        let m = manifest(b"{}");
+        for i in 0..MAX_ENTRIES {
+            cache.insert(cache.generation(), "a", &tag(&format!("t{i}")), &m);
+        }
+        let inner = cache.lock();
+        assert!(inner.entries <= MAX_ENTRIES);
+        assert!(inner.bytes <= MAX_BYTES);
+    }
+}
