@@ -109,20 +109,10 @@ impl Db {
     /// # Errors
     /// `Db` on failure.
     pub async fn unlink_blob(&self, repo: &str, digest: &str) -> Result<bool, Error> {
-        let (repo, digest) = (repo.to_owned(), digest.to_owned());
-        self.writer
-            .write(move |c| {
-                Box::pin(async move {
-                    let done = sqlx::query(
-                        "DELETE FROM repo_blobs WHERE digest = ? AND repo_id = (SELECT id FROM repositories WHERE name = ?)",
-                    )
-                    .bind(digest)
-                    .bind(repo)
-                    .execute(c)
-                    .await?;
-                    Ok(done.rows_affected() > 0)
-                })
-            })
-            .await
+        self.delete(
+            "DELETE FROM repo_blobs WHERE digest = ? AND repo_id = (SELECT id FROM repositories WHERE name = ?)",
+            [digest, repo],
+        )
+        .await
     }
 }

@@ -168,19 +168,11 @@ impl Db {
     /// # Errors
     /// `Db` on failure.
     pub async fn delete_tag(&self, repo: &str, tag: &str) -> Result<bool, Error> {
-        let (repo, tag) = (repo.to_owned(), tag.to_owned());
-        self.writer
-            .write(move |c| {
-                Box::pin(async move {
-                    let done = sqlx::query("DELETE FROM tags WHERE name = ? AND repo_id = (SELECT id FROM repositories WHERE name = ?)")
-                        .bind(tag)
-                        .bind(repo)
-                        .execute(c)
-                        .await?;
-                    Ok(done.rows_affected() > 0)
-                })
-            })
-            .await
+        self.delete(
+            "DELETE FROM tags WHERE name = ? AND repo_id = (SELECT id FROM repositories WHERE name = ?)",
+            [tag, repo],
+        )
+        .await
     }
 
     /// Manifests of a repository whose `subject` is `digest`, optionally of one artifact type,

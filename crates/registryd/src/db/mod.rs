@@ -55,6 +55,26 @@ impl Db {
         Ok(Self { writer, reader })
     }
 
+    /// Runs one `DELETE` with text arguments, in order; whether it removed anything.
+    async fn delete<const N: usize>(
+        &self,
+        sql: &'static str,
+        args: [&str; N],
+    ) -> Result<bool, Error> {
+        let args = args.map(str::to_owned);
+        self.writer
+            .write(move |c| {
+                Box::pin(async move {
+                    let mut query = sqlx::query(sql);
+                    for arg in args {
+                        query = query.bind(arg);
+                    }
+                    Ok(query.execute(c).await?.rows_affected() > 0)
+                })
+            })
+            .await
+    }
+
     /// The id of a repository, `None` when nothing was ever pushed to it.
     ///
     /// # Errors

@@ -50,17 +50,7 @@ impl Db {
     /// # Errors
     /// `Db` on failure.
     pub async fn delete_upload(&self, uuid: &str) -> Result<bool, Error> {
-        let uuid = uuid.to_owned();
-        self.writer
-            .write(move |c| {
-                Box::pin(async move {
-                    let done = sqlx::query("DELETE FROM uploads WHERE uuid = ?")
-                        .bind(uuid)
-                        .execute(c)
-                        .await?;
-                    Ok(done.rows_affected() > 0)
-                })
-            })
+        self.delete("DELETE FROM uploads WHERE uuid = ?", [uuid])
             .await
     }
 

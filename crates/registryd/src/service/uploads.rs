@@ -53,8 +53,18 @@ impl HashStates {
         self.lock().slots.entry(uuid).or_default().clone()
     }
 
+    /// Records a session this process started: its repository, and the hash state of its
+    /// empty file (so its first chunk need not re-read the file).
     fn started(&self, uuid: Uuid, repo: &RepoName) {
-        self.lock().owners.insert(uuid, repo.as_str().to_owned());
+        let empty = HashState {
+            hasher: Sha256::new(),
+            size: 0,
+        };
+        let mut sessions = self.lock();
+        sessions.owners.insert(uuid, repo.as_str().to_owned());
+        sessions
+            .slots
+            .insert(uuid, Arc::new(tokio::sync::Mutex::new(Some(empty))));
     }
 
     /// The repository of a session this process started, `None` when it does not know.

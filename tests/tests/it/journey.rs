@@ -289,7 +289,7 @@ fn granted(config: &std::path::Path, account: &str, ip: &str, scope: &str) -> St
 fn readme_acl_cookbook_grants_what_it_says() {
     let block = block_after(
         &readme(),
-        "<!-- cookbook: checked by tests/tests/journey.rs -->",
+        "<!-- cookbook: checked by tests/tests/it/journey.rs -->",
     );
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create a temp dir: {e}"));
     gen_cert(&dir.path().join("certs"), &[]);
