@@ -1,5 +1,6 @@
-//! Wiring: [`build`] turns a [`Config`] into the axum [`Router`] (state, routes, the request
-//! observer), and [`serve`] runs it on an already-bound listener, plain or TLS, until shutdown.
+//! Wiring: [`build`] turns a [`Config`] into an [`App`] (the axum [`Router`] with its state,
+//! routes and request observer), and [`serve`] runs it on an already-bound listener, plain or
+//! TLS, until shutdown, then lets the queued database writes commit.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -34,11 +35,19 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
 }
 
+/// What [`serve`] runs.
+pub struct App {
+    /// Every route, with its state.
+    pub router: Router,
+    /// The registry behind it, flushed when serving stops.
+    pub registry: Arc<Registry>,
+}
+
 /// Opens storage, loads the auth scheme and builds the router.
 ///
 /// # Errors
 /// `Config` for unreadable auth files; `Db`/`Migrate`/`Io` when the data directory is unusable.
-pub async fn build(cfg: &Config) -> Result<Router, Error> {
+pub async fn build(cfg: &Config) -> Result<App, Error> {
     let auth = Authenticator::from_config(cfg.auth.as_ref())?;
     if matches!(auth, Authenticator::Open) {
         tracing::warn!("NO AUTH SECTION IN THE CONFIG: this registry is OPEN, anyone can push, pull and delete");
@@ -51,11 +60,11 @@ pub async fn build(cfg: &Config) -> Result<Router, Error> {
     let registry = Arc::new(registry);
     spawn_maintenance(&registry, &cfg.storage.maintenance);
     let state = Arc::new(AppState {
-        registry,
+        registry: registry.clone(),
         auth,
         metrics: crate::metrics::handle(),
     });
-    Ok(Router::new()
+    let router = Router::new()
         .route("/v2", any(dispatch))
         .route("/v2/", any(dispatch))
         .route("/v2/{*rest}", any(dispatch))
@@ -67,7 +76,8 @@ pub async fn build(cfg: &Config) -> Result<Router, Error> {
         .fallback(|req: Request| async move { Error::NotFound(req.uri().path().to_owned()) })
         .layer(middleware::from_fn(crate::drain::drain_unread_body))
         .layer(middleware::from_fn(observe))
-        .with_state(state))
+        .with_state(state);
+    Ok(App { router, registry })
 }
 
 /// Per request: the API version header, one log line, request metrics, and the log of any
@@ -118,14 +128,14 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
-/// Serves `router` on `listener` (HTTPS when `tls` is given) until `shutdown` resolves, then
-/// lets in-flight requests drain for at most 30 s.
+/// Serves `app` on `listener` (HTTPS when `tls` is given) until `shutdown` resolves, then lets
+/// in-flight requests drain for at most 30 s and the writes they queued commit.
 ///
 /// # Errors
 /// `Io` when the server fails.
 pub async fn serve(
     listener: TcpListener,
-    router: Router,
+    app: App,
     tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
@@ -140,6 +150,7 @@ pub async fn serve(
         tokio::time::sleep(DRAIN).await;
         tracing::warn!("drain timeout: closing remaining connections");
     };
+    let App { router, registry } = app;
     let server = async move {
         match tls {
             None => {
@@ -155,10 +166,14 @@ pub async fn serve(
         }
     };
     tokio::spawn(signalled);
-    tokio::select! {
+    let served = tokio::select! {
         r = server => r,
         () = deadline => Ok(()),
-    }
+    };
+    // Writes queued without waiting (upload sessions' rows) are committed before the process
+    // goes; whatever was acknowledged already is.
+    registry.flush().await?;
+    served
 }
 
 #[cfg(test)]

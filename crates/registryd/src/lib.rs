@@ -24,6 +24,6 @@ pub mod service;
 pub mod storage;
 pub mod tls;
 
-pub use app::{build, serve};
+pub use app::{build, serve, App};
 pub use config::Config;
 pub use error::Error;

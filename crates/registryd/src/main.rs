@@ -49,7 +49,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .as_ref()
         .map(|t| registryd::tls::acceptor(&t.certificate, &t.key))
         .transpose()?;
-    let router = registryd::build(&cfg)
+    let app = registryd::build(&cfg)
         .await
         .context("building the registry")?;
     let listener = tokio::net::TcpListener::bind(addr)
@@ -60,7 +60,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         scheme = if tls.is_some() { "https" } else { "http" },
         "listening on {local}"
     );
-    registryd::serve(listener, router, tls, shutdown_signal()).await?;
+    registryd::serve(listener, app, tls, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! The Prometheus recorder behind `GET /metrics`. Metric names used in the crate:
 //! `registry_http_requests_total{route,method,status}`, `registry_http_request_duration_seconds`,
-//! `registry_bytes_received_total`, `registry_bytes_sent_total`, `registry_uploads_in_progress`.
+//! `registry_bytes_received_total`, `registry_bytes_sent_total`, `registry_uploads_in_progress`,
+//! `registry_db_commits_total`.
 
 use std::sync::OnceLock;
 

@@ -1,5 +1,6 @@
 //! Restarts: an upload resumes after registryd restarts, a chunk cut by kill -9 resumes from
-//! the range the registry reports, and SIGTERM stops registryd cleanly with its data kept.
+//! the range the registry reports, and SIGTERM stops registryd cleanly with its data (upload
+//! sessions opened just before included) kept.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use berth_tests::bodies::stalling_body;
@@ -69,6 +70,12 @@ async fn sigterm_stops_registryd_cleanly_and_keeps_its_data() {
     env.registry()
         .push_image("team/app", "v1", &image, Some(&token))
         .await;
+    // Sessions opened just before the signal: their rows are committed on the way out.
+    let mut sessions = vec![];
+    for _ in 0..20 {
+        let location = env.registry().start_upload("team/app", &token).await;
+        sessions.push(path_of(&location));
+    }
     assert!(
         env.registryd.daemon.terminate().await,
         "registryd did not exit successfully on SIGTERM"
@@ -77,6 +84,14 @@ async fn sigterm_stops_registryd_cleanly_and_keeps_its_data() {
     env.registry()
         .assert_serves("team/app", "v1", &image.manifest, &token)
         .await;
+    for session in sessions {
+        let resp = env.registry().get(&session, Some(&token)).await;
+        assert_eq!(
+            resp.status(),
+            StatusCode::NO_CONTENT,
+            "session {session} was forgotten"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -55,6 +55,14 @@ impl Db {
         Ok(Self { writer, reader })
     }
 
+    /// Waits until every write queued before this call is committed.
+    ///
+    /// # Errors
+    /// `Internal` when that commit failed.
+    pub async fn barrier(&self) -> Result<(), Error> {
+        self.writer.write(|_| Box::pin(async { Ok(()) })).await
+    }
+
     /// Runs one `DELETE` with text arguments, in order; whether it removed anything.
     async fn delete<const N: usize>(
         &self,

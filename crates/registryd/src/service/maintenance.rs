@@ -24,6 +24,9 @@ impl Registry {
         let cutoff_secs = cutoff
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        // Sessions' rows are queued without waiting: commit them first, so a fresh session's
+        // file is never taken for a stray.
+        self.db.barrier().await?;
         let mut purged = 0;
         for uuid in self.db.uploads_started_by(cutoff_secs).await? {
             let Ok(uuid) = Uuid::parse_str(&uuid) else {

@@ -61,6 +61,14 @@ impl Registry {
         })
     }
 
+    /// Waits until every database write queued so far is committed (at shutdown).
+    ///
+    /// # Errors
+    /// `Internal` when that commit failed.
+    pub async fn flush(&self) -> Result<(), Error> {
+        self.db.barrier().await
+    }
+
     fn check_delete_enabled(&self) -> Result<(), Error> {
         if self.delete_enabled {
             Ok(())

@@ -39,7 +39,15 @@ pub struct HashStates(Mutex<Sessions>);
 #[derive(Debug, Default)]
 struct Sessions {
     slots: HashMap<Uuid, Slot>,
-    owners: HashMap<Uuid, String>,
+    owners: HashMap<Uuid, Owner>,
+}
+
+/// A session this process started.
+#[derive(Debug)]
+struct Owner {
+    repo: String,
+    /// Whether its row is known to be committed (its insert is queued without waiting).
+    committed: bool,
 }
 
 impl HashStates {
@@ -61,7 +69,13 @@ impl HashStates {
             size: 0,
         };
         let mut sessions = self.lock();
-        sessions.owners.insert(uuid, repo.as_str().to_owned());
+        sessions.owners.insert(
+            uuid,
+            Owner {
+                repo: repo.as_str().to_owned(),
+                committed: false,
+            },
+        );
         sessions
             .slots
             .insert(uuid, Arc::new(tokio::sync::Mutex::new(Some(empty))));
@@ -69,7 +83,18 @@ impl HashStates {
 
     /// The repository of a session this process started, `None` when it does not know.
     fn owner(&self, uuid: &Uuid) -> Option<String> {
-        self.lock().owners.get(uuid).cloned()
+        self.lock().owners.get(uuid).map(|o| o.repo.clone())
+    }
+
+    /// Whether the session's row may not be committed yet.
+    fn row_pending(&self, uuid: &Uuid) -> bool {
+        self.lock().owners.get(uuid).is_some_and(|o| !o.committed)
+    }
+
+    fn row_committed(&self, uuid: &Uuid) {
+        if let Some(owner) = self.lock().owners.get_mut(uuid) {
+            owner.committed = true;
+        }
     }
 
     fn forget(&self, uuid: &Uuid) {
@@ -165,11 +190,33 @@ impl Registry {
     }
 
     /// Appends a chunk. With `range`, it must start where the upload ends and be that long.
+    /// Answers once the session's row is committed too, so an acknowledged chunk resumes after
+    /// a restart.
     ///
     /// # Errors
     /// `BlobUploadUnknown`; `UploadOutOfOrder` (416) for a chunk at the wrong offset;
     /// `BlobUploadInvalid` when the body is not the announced length or breaks off.
     pub async fn append_chunk<S, E>(
+        &self,
+        repo: &RepoName,
+        uuid: Uuid,
+        range: Option<ChunkRange>,
+        location: String,
+        body: S,
+    ) -> Result<UploadProgress, Error>
+    where
+        S: Stream<Item = Result<Bytes, E>>,
+        E: std::fmt::Display,
+    {
+        let progress = self.append(repo, uuid, range, location, body).await?;
+        if self.uploads.row_pending(&uuid) {
+            self.db.barrier().await?;
+            self.uploads.row_committed(&uuid);
+        }
+        Ok(progress)
+    }
+
+    async fn append<S, E>(
         &self,
         repo: &RepoName,
         uuid: Uuid,
@@ -249,7 +296,8 @@ impl Registry {
         S: Stream<Item = Result<Bytes, E>>,
         E: std::fmt::Display,
     {
-        self.append_chunk(repo, uuid, range, location, body).await?;
+        // No wait for the session's row here: the blob's own commit comes after it in the queue.
+        self.append(repo, uuid, range, location, body).await?;
         let slot = self.uploads.slot(uuid);
         let mut guard = slot.lock().await;
         let state = self.hash_state(&mut guard, uuid).await?;

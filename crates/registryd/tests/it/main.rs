@@ -31,7 +31,7 @@ impl Server {
             data.display()
         );
         let cfg = Config::parse(&yaml, Path::new("/")).unwrap();
-        let router = registryd::build(&cfg).await.unwrap();
+        let app = registryd::build(&cfg).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let scheme = if tls.is_some() { "https" } else { "http" };
         let url = format!(
@@ -40,7 +40,7 @@ impl Server {
         );
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            registryd::serve(listener, router, tls, async {
+            registryd::serve(listener, app, tls, async {
                 let _ = rx.await;
             })
             .await
