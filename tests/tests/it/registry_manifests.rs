@@ -86,6 +86,10 @@ async fn tags_move_and_digests_stay() {
     registry
         .push_image("team/app", "v1", &first, Some(&token))
         .await;
+    // Read once so registryd caches it: the next PUT of the tag must replace the cached answer.
+    registry
+        .assert_serves("team/app", "v1", &first.manifest, &token)
+        .await;
     registry
         .push_image("team/app", "v1", &second, Some(&token))
         .await;
@@ -145,6 +149,12 @@ async fn deleting_by_digest_and_by_tag() {
     registry
         .push_image("team/app", "gone", &gone, Some(&token))
         .await;
+    // Read them all once so registryd caches them: each DELETE below must reach the cache.
+    for (tag, image) in [("kept", &kept), ("also-kept", &kept), ("gone", &gone)] {
+        registry
+            .assert_serves("team/app", tag, &image.manifest, &token)
+            .await;
+    }
     let delete = |reference: &str| {
         registry.send(registry.request(
             Method::DELETE,

@@ -23,8 +23,8 @@ pub struct StoredManifest {
 }
 
 impl Registry {
-    /// Finds a manifest by tag or digest; reads its bytes when `with_body`. Served from the
-    /// manifest cache when it holds it.
+    /// Finds a manifest by tag or digest, with its bytes when `with_body`. Served from the
+    /// manifest cache when it holds it; otherwise found, read and cached.
     ///
     /// # Errors
     /// `ManifestUnknown` when the repository has no such manifest.
@@ -62,28 +62,28 @@ impl Registry {
                 (d, media_type, size)
             }
         };
-        let body = if with_body {
-            // A DELETE racing this read may have let garbage collection take the bytes.
-            Some(
-                self.files
-                    .read_blob(&digest)
-                    .await
-                    .map_err(|e| match e.kind() {
-                        std::io::ErrorKind::NotFound => unknown(),
-                        _ => Error::Io(e),
-                    })?,
-            )
-        } else {
-            None
-        };
-        let found = StoredManifest {
+        // Read even for a HEAD, so the next HEAD or GET (docker pulls HEAD by tag, then GET by
+        // digest) is served from the cache. A DELETE racing this read may have let garbage
+        // collection take the bytes.
+        let body = self
+            .files
+            .read_blob(&digest)
+            .await
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => unknown(),
+                _ => Error::Io(e),
+            })?;
+        let mut found = StoredManifest {
             digest,
             media_type,
             size,
-            body,
+            body: Some(body),
         };
         self.manifest_cache
             .insert(generation, repo.as_str(), reference, &found);
+        if !with_body {
+            found.body = None;
+        }
         Ok(found)
     }
 

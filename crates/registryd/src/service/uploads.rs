@@ -181,6 +181,9 @@ impl Registry {
         uuid: Uuid,
     ) -> Result<UploadProgress, Error> {
         self.check_owner(repo, uuid).await?;
+        // Wait for any chunk still being written (even one whose request was dropped): the
+        // size reported is then where the next chunk must start.
+        let _settled = self.uploads.slot(uuid).lock_owned().await;
         let size = self
             .files
             .upload_len(&uuid)

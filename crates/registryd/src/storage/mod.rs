@@ -380,30 +380,36 @@ fn write_pieces(
     let file = std::fs::OpenOptions::new().append(true).open(path)?;
     let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, file);
     let mut unsynced = 0u64;
-    let start_sync = |out: &mut std::io::BufWriter<std::fs::File>,
-                      syncing: &mut Option<PendingSync>|
-     -> io::Result<()> {
-        if let Some(done) = syncing.take() {
-            joined(done)?;
-        }
-        out.flush()?;
-        let file = out.get_ref().try_clone()?;
-        *syncing = Some(std::thread::spawn(move || file.sync_data()));
-        Ok(())
-    };
     while let Some(piece) = queue.blocking_recv() {
         out.write_all(&piece)?;
         unsynced += piece.len() as u64;
-        if unsynced >= SYNC_EVERY && syncing.as_ref().is_none_or(|s| s.is_finished()) {
-            start_sync(&mut out, &mut syncing)?;
-            unsynced = 0;
-        }
+        sync_past(SYNC_EVERY, &mut out, &mut syncing, &mut unsynced)?;
     }
     out.flush()?;
-    if unsynced >= SYNC_AFTER_CHUNK {
-        start_sync(&mut out, &mut syncing)?;
-    }
+    sync_past(SYNC_AFTER_CHUNK, &mut out, &mut syncing, &mut unsynced)?;
     Ok(syncing)
+}
+
+/// Starts a background `fdatasync` once `threshold` bytes are unsynced, unless the previous one
+/// is still running: it is never waited for (the disk is busy meanwhile, and the commit's own
+/// fsync covers whatever no background one did), only joined once done, for its error.
+fn sync_past(
+    threshold: u64,
+    out: &mut std::io::BufWriter<std::fs::File>,
+    syncing: &mut Option<PendingSync>,
+    unsynced: &mut u64,
+) -> io::Result<()> {
+    if *unsynced < threshold || syncing.as_ref().is_some_and(|s| !s.is_finished()) {
+        return Ok(());
+    }
+    if let Some(done) = syncing.take() {
+        joined(done)?;
+    }
+    out.flush()?;
+    let file = out.get_ref().try_clone()?;
+    *syncing = Some(std::thread::spawn(move || file.sync_data()));
+    *unsynced = 0;
+    Ok(())
 }
 
 fn joined(sync: std::thread::JoinHandle<io::Result<()>>) -> io::Result<()> {
