@@ -247,10 +247,8 @@ impl Files {
     pub async fn remove_upload(&self, uuid: &Uuid) -> io::Result<()> {
         // The bytes are going: a failed fsync of them no longer matters.
         let _ = self.settle(uuid).await;
-        match fs::remove_file(self.paths.upload(uuid)).await {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        }
+        let path = self.paths.upload(uuid);
+        blocking(move || remove_if_present(&path)).await
     }
 
     /// Every upload file with its modification time (files not named by a UUID are skipped).
@@ -303,10 +301,8 @@ impl Files {
     /// # Errors
     /// On disk failure other than absence.
     pub async fn remove_blob(&self, digest: &Digest) -> io::Result<()> {
-        match fs::remove_file(self.paths.blob(digest)).await {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        }
+        let path = self.paths.blob(digest);
+        blocking(move || remove_if_present(&path)).await
     }
 
     /// Streams `len` bytes of a stored blob from offset `start`, read by a blocking thread a
@@ -417,14 +413,19 @@ fn joined(sync: std::thread::JoinHandle<io::Result<()>>) -> io::Result<()> {
         .map_err(|_| io::Error::other("the fsync thread panicked"))?
 }
 
+/// Deletes `path`; absence is fine.
+fn remove_if_present(path: &Path) -> io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
 /// Moves the fully written file `from` to the blob `digest` durably (see [`Files::commit_upload`]).
 fn commit(paths: &Paths, from: &Path, digest: &Digest) -> io::Result<()> {
     let to = paths.blob(digest);
     if to.exists() {
-        return match std::fs::remove_file(from) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        };
+        return remove_if_present(from);
     }
     std::fs::File::open(from)?.sync_data()?;
     let dir = paths.blob_dir(digest);
