@@ -7,7 +7,7 @@ use std::process::Command;
 use serde_json::{json, Value};
 
 use crate::bins::binary;
-use crate::daemon::{free_addr, Daemon};
+use crate::daemon::Daemon;
 
 /// The `service` (token audience) every test environment uses.
 pub const SERVICE: &str = "registry";
@@ -130,11 +130,10 @@ pub struct Authd {
 }
 
 impl Authd {
-    /// Writes `dir/auth.yaml` and starts authd on a free loopback port.
+    /// Writes `dir/auth.yaml` and starts authd on a loopback port of its choosing.
     pub async fn start(dir: &Path, certs: &Path, spec: AuthSpec) -> Authd {
-        let addr = free_addr();
         let config = dir.join("auth.yaml");
-        std::fs::write(&config, spec.yaml(&addr.to_string(), certs))
+        std::fs::write(&config, spec.yaml("127.0.0.1:0", certs))
             .unwrap_or_else(|e| panic!("cannot write {}: {e}", config.display()));
         let config = config.to_string_lossy().into_owned();
         let daemon = Daemon::start(
@@ -142,7 +141,6 @@ impl Authd {
             &binary("authd"),
             &["--config", &config],
             &dir.join("authd.log"),
-            addr,
         )
         .await;
         Authd { daemon, spec }

@@ -1,21 +1,62 @@
 //! A daemon under test: a child process with its log file, killed when dropped.
 
 use std::fs::File;
-use std::net::{SocketAddr, TcpListener};
+use std::io::{Read, Seek, SeekFrom};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// How many times [`Daemon::wait_healthy`] polls `/healthz` (every 100 ms: 30 s in all).
+/// How many times [`Daemon::wait_healthy`] polls `/healthz`, and [`wait_for_addr`] the log
+/// (every 100 ms: 30 s in all).
 const HEALTH_POLLS: u32 = 300;
 
-/// A free TCP port on 127.0.0.1 (bound once, then released for the daemon to take).
-pub fn free_addr() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .unwrap_or_else(|e| panic!("cannot bind a loopback port: {e}"));
-    listener
-        .local_addr()
-        .unwrap_or_else(|e| panic!("bound listener has no address: {e}"))
+/// The length of a log file now: where the next start's lines begin.
+pub fn log_len(log: &Path) -> u64 {
+    std::fs::metadata(log).map_or(0, |m| m.len())
+}
+
+/// The address in the first `listening on ADDR` line of `log` past byte `from`, as the daemons
+/// (and registry:2) print it once bound.
+pub fn announced_addr(log: &Path, from: u64) -> Option<SocketAddr> {
+    let mut file = File::open(log).ok()?;
+    file.seek(SeekFrom::Start(from)).ok()?;
+    let mut text = String::new();
+    file.read_to_string(&mut text).ok()?;
+    let (_, rest) = text.split_once("listening on ")?;
+    let end = rest
+        .find(|c: char| c.is_whitespace() || c == '"')
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+/// Waits until a process that was started with its configuration on port 0 names the address it
+/// bound in `log` (past byte `from`), checking with `exited` that it still runs.
+///
+/// # Panics
+/// When the process exits first, or names no address within 30 s.
+pub async fn wait_for_addr(
+    name: &str,
+    log: &Path,
+    from: u64,
+    mut exited: impl FnMut() -> Option<std::process::ExitStatus>,
+) -> SocketAddr {
+    for _ in 0..HEALTH_POLLS {
+        if let Some(addr) = announced_addr(log, from) {
+            return addr;
+        }
+        if let Some(status) = exited() {
+            panic!(
+                "{name} exited with {status} before listening; log:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "{name} never logged `listening on ADDR`; log:\n{}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
 }
 
 /// A running daemon. Dropping it kills the process (SIGKILL) and reaps it; when the
@@ -30,18 +71,14 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// Starts `binary args…` with stdout/stderr appended to `log`, serving on `addr`,
-    /// and waits until `GET http://addr/healthz` answers 200.
+    /// Starts `binary args…` (configured to listen on port 0) with stdout/stderr appended to
+    /// `log`, reads the address it bound from its `listening on` line, and waits until
+    /// `GET http://ADDR/healthz` answers 200.
     ///
     /// # Panics
     /// When the process cannot start, exits early, or never becomes healthy.
-    pub async fn start(
-        name: &str,
-        binary: &Path,
-        args: &[&str],
-        log: &Path,
-        addr: SocketAddr,
-    ) -> Daemon {
+    pub async fn start(name: &str, binary: &Path, args: &[&str], log: &Path) -> Daemon {
+        let from = log_len(log);
         let out = File::options()
             .create(true)
             .append(true)
@@ -61,6 +98,8 @@ impl Daemon {
             .stderr(err)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+        let mut child = child;
+        let addr = wait_for_addr(name, log, from, || child.try_wait().ok().flatten()).await;
         let mut daemon = Daemon {
             name: name.into(),
             child: Some(child),

@@ -1,5 +1,5 @@
 //! End-to-end test harness: Berth's daemons run as real processes and are driven by real
-//! clients (reqwest, docker, skopeo). Everything listens on 127.0.0.1 ports picked at random and
+//! clients (reqwest, docker, skopeo). Everything listens on 127.0.0.1 ports the daemons bind themselves (port 0) and
 //! lives in a temp dir; daemons are killed when their handles drop.
 //!
 //! Typical use (an async test, `#[tokio::test]`):
@@ -17,9 +17,10 @@
 //! ```
 //!
 //! Modules:
-//! - [`bins`]: finds `authd`/`registryd` in `target/<profile>/` (build them with
-//!   `cargo build --workspace`; `cargo test --workspace` does).
-//! - [`daemon`]: a child process with a log file, healthz wait, kill -9, SIGTERM, free ports.
+//! - [`bins`]: `authd`/`registryd` in `target/<profile>/`, built fresh (`cargo build
+//!   --workspace`) once per test process.
+//! - [`daemon`]: a child process with a log file, the address it announces, healthz wait,
+//!   kill -9, SIGTERM.
 //! - [`authd`]: users + ACL ([`authd::AuthSpec::standard`] = the example users admin, alice, bob,
 //!   anonymous), `auth.yaml`, `gen-cert`, token requests.
 //! - [`registryd`]: `registry.yaml` (token auth or open), restart over the same data.

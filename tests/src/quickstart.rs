@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 
+use crate::bins::{as_in_a_shell, repo_root};
 use crate::cli::{run, Output};
 use crate::spawned::Spawned;
 
@@ -19,26 +20,8 @@ pub const REGISTRY_URL: &str = "http://127.0.0.1:5000";
 /// authd of the example auth.yaml.
 pub const AUTHD_URL: &str = "http://127.0.0.1:5001";
 
-/// Prefixes of the variables cargo sets for the test process (not for the user's shell).
-const CARGO_TEST_VARS: [&str; 7] = [
-    "CARGO_PKG_",
-    "CARGO_MANIFEST_",
-    "CARGO_CRATE_NAME",
-    "CARGO_BIN_",
-    "CARGO_PRIMARY_PACKAGE",
-    "CARGO_TARGET_TMPDIR",
-    "CARGO_RUSTC_CURRENT_DIR",
-];
-
 /// Waiting for the daemons: `scripts/run` may have to build them first (polls of 1 s: 30 min).
 const START_POLLS: u32 = 1800;
-
-/// The repository's root (the workspace this test package belongs to).
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map_or_else(|| PathBuf::from(".."), Path::to_path_buf)
-}
 
 /// `./scripts/run` serving from a temp copy of the example configuration; stopped on drop.
 pub struct Quickstart {
@@ -68,18 +51,9 @@ impl Quickstart {
                 .unwrap_or_else(|e| panic!("cannot copy the example {file}: {e}"));
         }
         let mut cmd = Command::new(root.join("scripts/run"));
-        cmd.env("BERTH_HOME", home.path()).current_dir(&root);
-        // A user's shell, not cargo test's: build scripts (ring's) watch CARGO_MANIFEST_DIR, so
-        // the variables cargo sets for this test would make scripts/run rebuild everything.
-        for (key, _) in std::env::vars_os() {
-            let name = key.to_string_lossy();
-            if name == "CARGO"
-                || name == "OUT_DIR"
-                || CARGO_TEST_VARS.iter().any(|p| name.starts_with(p))
-            {
-                cmd.env_remove(&key);
-            }
-        }
+        as_in_a_shell(&mut cmd)
+            .env("BERTH_HOME", home.path())
+            .current_dir(&root);
         let mut process = Spawned::start("scripts/run", cmd, &home.path().join("run.log"));
         let http = reqwest::Client::new();
         for url in [AUTHD_URL, REGISTRY_URL] {

@@ -9,7 +9,6 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::authd::{ISSUER, SERVICE};
-use crate::daemon::free_addr;
 use crate::spawned::Spawned;
 
 /// The program Debian's `docker-registry` package installs.
@@ -23,10 +22,9 @@ pub struct ReferenceRegistry {
 
 impl ReferenceRegistry {
     /// Writes `dir/registry2.yml` (storage in `dir/registry2-data`, `auth.token` with `realm`,
-    /// service `registry`, issuer `berth-auth` and `rootcertbundle`) and serves it on a free
-    /// 127.0.0.1 port, waiting until `GET /` answers 200.
+    /// service `registry`, issuer `berth-auth` and `rootcertbundle`) and serves it on a
+    /// 127.0.0.1 port of its choosing, waiting until `GET /` answers 200.
     pub async fn start(dir: &Path, realm: &str, rootcertbundle: &Path) -> ReferenceRegistry {
-        let addr = free_addr();
         let config = json!({
             "version": 0.1,
             "log": {"level": "info"},
@@ -34,7 +32,7 @@ impl ReferenceRegistry {
                 "filesystem": {"rootdirectory": dir.join("registry2-data")},
                 "delete": {"enabled": true},
             },
-            "http": {"addr": addr.to_string()},
+            "http": {"addr": "127.0.0.1:0"},
             "auth": {"token": {
                 "realm": realm, "service": SERVICE, "issuer": ISSUER, "rootcertbundle": rootcertbundle,
             }},
@@ -47,6 +45,7 @@ impl ReferenceRegistry {
         let mut cmd = Command::new(PROGRAM);
         cmd.arg("serve").arg(&path);
         let mut process = Spawned::start(PROGRAM, cmd, &dir.join("registry2.log"));
+        let addr = process.announced_addr().await;
         let url = format!("http://{addr}/");
         process
             .wait_ok(

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use crate::authd::{ISSUER, SERVICE};
 use crate::bins::binary;
-use crate::daemon::{free_addr, Daemon};
+use crate::daemon::Daemon;
 
 /// How registryd authenticates clients.
 #[derive(Clone, Debug)]
@@ -30,7 +30,8 @@ pub struct Registryd {
 }
 
 impl Registryd {
-    /// Writes `dir/registry.yaml` (data in `dir/data`) and starts registryd on a free port.
+    /// Writes `dir/registry.yaml` (data in `dir/data`) and starts registryd on a loopback port of
+    /// its choosing.
     pub async fn start(dir: &Path, auth: &RegistryAuth, delete_enabled: bool) -> Registryd {
         let data = dir.join("data");
         let config = dir.join("registry.yaml");
@@ -51,9 +52,8 @@ impl Registryd {
                 yaml["auth"] = json!({"htpasswd": {"realm": realm, "path": path}});
             }
         }
-        let addr = free_addr();
-        Self::write_config(&config, yaml, &addr.to_string());
-        let daemon = Self::spawn(dir, &config, addr).await;
+        Self::write_config(&config, yaml);
+        let daemon = Self::spawn(dir, &config).await;
         Registryd {
             daemon,
             config,
@@ -61,22 +61,21 @@ impl Registryd {
         }
     }
 
-    fn write_config(path: &Path, mut yaml: Value, addr: &str) {
-        yaml["http"] = json!({"addr": addr});
+    fn write_config(path: &Path, mut yaml: Value) {
+        yaml["http"] = json!({"addr": "127.0.0.1:0"});
         let text = serde_yaml::to_string(&yaml)
             .unwrap_or_else(|e| panic!("cannot write registry.yaml: {e}"));
         std::fs::write(path, text)
             .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
     }
 
-    async fn spawn(dir: &Path, config: &Path, addr: std::net::SocketAddr) -> Daemon {
+    async fn spawn(dir: &Path, config: &Path) -> Daemon {
         let config = config.to_string_lossy().into_owned();
         Daemon::start(
             "registryd",
             &binary("registryd"),
             &["--config", &config],
             &dir.join("registryd.log"),
-            addr,
         )
         .await
     }
@@ -87,15 +86,9 @@ impl Registryd {
     }
 
     /// Kills the running process (SIGKILL) if any, then starts registryd again with the same
-    /// configuration and data on a fresh port (a killed listener's port may linger).
+    /// configuration and data on a fresh port of its choosing.
     pub async fn restart(&mut self) {
         self.daemon.kill9();
-        let text = std::fs::read_to_string(&self.config)
-            .unwrap_or_else(|e| panic!("cannot read config: {e}"));
-        let yaml: Value =
-            serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("bad registry.yaml: {e}"));
-        let addr = free_addr();
-        Self::write_config(&self.config, yaml, &addr.to_string());
-        self.daemon = Self::spawn(&self.dir, &self.config, addr).await;
+        self.daemon = Self::spawn(&self.dir, &self.config).await;
     }
 }

@@ -17,6 +17,8 @@ pub struct Spawned {
     name: String,
     child: Option<Child>,
     log: PathBuf,
+    /// Where this start's lines begin in `log`.
+    log_start: u64,
 }
 
 impl Spawned {
@@ -26,6 +28,7 @@ impl Spawned {
     /// # Panics
     /// When the log cannot be opened or the program cannot start.
     pub fn start(name: &str, mut cmd: Command, log: &Path) -> Spawned {
+        let log_start = crate::daemon::log_len(log);
         let out = File::options()
             .create(true)
             .append(true)
@@ -45,7 +48,22 @@ impl Spawned {
             name: name.into(),
             child: Some(child),
             log: log.into(),
+            log_start,
         }
+    }
+
+    /// The address the process bound, from its `listening on ADDR` line (for a configuration
+    /// that asks for port 0).
+    ///
+    /// # Panics
+    /// When the process exits first or never logs the line.
+    pub async fn announced_addr(&mut self) -> std::net::SocketAddr {
+        let child = self.child.as_mut();
+        let child = child.unwrap_or_else(|| panic!("{} was already stopped", self.name));
+        crate::daemon::wait_for_addr(&self.name, &self.log, self.log_start, || {
+            child.try_wait().ok().flatten()
+        })
+        .await
     }
 
     /// Everything the process group printed so far.

@@ -13,10 +13,11 @@ use std::time::Duration;
 use berth_tests::auth_yaml::{self, Write};
 use berth_tests::authd::gen_cert;
 use berth_tests::bins::binary;
+use berth_tests::bins::repo_root;
 use berth_tests::cli::run;
 use berth_tests::docker::Docker;
 use berth_tests::docker_flows::{assert_denied, forget, import_tiny, retry};
-use berth_tests::quickstart::{bash, block_after, repo_root, Quickstart, AUTHD_URL, REGISTRY};
+use berth_tests::quickstart::{bash, block_after, Quickstart, AUTHD_URL, REGISTRY};
 use serde_json::Value;
 
 /// The README marks the block of commands that follow `./scripts/run` with this comment.

@@ -5,7 +5,7 @@
 //! registry on 127.0.0.0/8 as insecure and skips certificate checks there, so a name on
 //! 127.0.0.1 would prove nothing. Needs root (to write certs.d) and `DOCKER_HOST`.
 
-use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -41,16 +41,6 @@ impl Drop for TrustedCa {
     }
 }
 
-/// A free TCP port on ::1.
-fn free_v6_port() -> u16 {
-    let listener =
-        TcpListener::bind("[::1]:0").unwrap_or_else(|e| panic!("cannot bind [::1]:0: {e}"));
-    listener
-        .local_addr()
-        .unwrap_or_else(|e| panic!("no local address: {e}"))
-        .port()
-}
-
 fn bcrypt(password: &str) -> String {
     bcrypt::hash(password, 4).unwrap_or_else(|e| panic!("bcrypt failed: {e}"))
 }
@@ -60,17 +50,13 @@ fn write_yaml(path: &Path, doc: &Value) {
     std::fs::write(path, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
 }
 
-/// A daemon serving HTTPS on [::1], started with `--config` and awaited on `/healthz`.
-async fn start(
-    name: &str,
-    config: &Path,
-    port: u16,
-    dir: &Path,
-    https: &reqwest::Client,
-) -> Spawned {
+/// A daemon serving HTTPS on [::1] (port 0 in its config), started with `--config` and awaited
+/// on `/healthz`; returns it with the port it bound.
+async fn start(name: &str, config: &Path, dir: &Path, https: &reqwest::Client) -> (Spawned, u16) {
     let mut cmd = Command::new(binary(name));
     cmd.arg("--config").arg(config).env("RUST_LOG", "info");
     let mut daemon = Spawned::start(name, cmd, &dir.join(format!("{name}.log")));
+    let port = daemon.announced_addr().await.port();
     daemon
         .wait_ok(
             https,
@@ -79,7 +65,7 @@ async fn start(
             Duration::from_millis(100),
         )
         .await;
-    daemon
+    (daemon, port)
 }
 
 #[tokio::test]
@@ -112,9 +98,8 @@ async fn docker_logs_in_pushes_and_pulls_over_https_with_the_ca_in_certs_d() {
     let ca_pem = std::fs::read(certs.join("ca.crt"))
         .unwrap_or_else(|e| panic!("gen-cert wrote no ca.crt: {e}"));
 
-    let (auth_port, registry_port) = (free_v6_port(), free_v6_port());
     let tls = json!({"certificate": certs.join("server.crt"), "key": certs.join("server.key")});
-    let mut server = json!({"addr": format!("[::1]:{auth_port}")});
+    let mut server = json!({"addr": "[::1]:0"});
     server["certificate"] = tls["certificate"].clone();
     server["key"] = tls["key"].clone();
     write_yaml(
@@ -133,34 +118,27 @@ async fn docker_logs_in_pushes_and_pulls_over_https_with_the_ca_in_certs_d() {
             ],
         }),
     );
-    write_yaml(
-        &dir.path().join("registry.yaml"),
-        &json!({
-            "http": {"addr": format!("[::1]:{registry_port}"), "tls": tls},
-            "storage": {"filesystem": {"rootdirectory": dir.path().join("data")}, "delete": {"enabled": true}},
-            "auth": {"token": {"realm": format!("https://{HOST}:{auth_port}/auth"), "service": SERVICE,
-                               "issuer": ISSUER, "rootcertbundle": certs.join("token.crt")}},
-        }),
-    );
-
     let ca = reqwest::Certificate::from_pem(&ca_pem)
         .unwrap_or_else(|e| panic!("ca.crt is not a PEM certificate: {e}"));
     let https = reqwest::Client::builder()
         .add_root_certificate(ca)
         .build()
         .unwrap_or_else(|e| panic!("cannot build an HTTPS client: {e}"));
-    let _authd = start(
-        "authd",
-        &dir.path().join("auth.yaml"),
-        auth_port,
-        dir.path(),
-        &https,
-    )
-    .await;
-    let _registryd = start(
+    let (_authd, auth_port) =
+        start("authd", &dir.path().join("auth.yaml"), dir.path(), &https).await;
+    write_yaml(
+        &dir.path().join("registry.yaml"),
+        &json!({
+            "http": {"addr": "[::1]:0", "tls": tls},
+            "storage": {"filesystem": {"rootdirectory": dir.path().join("data")}, "delete": {"enabled": true}},
+            "auth": {"token": {"realm": format!("https://{HOST}:{auth_port}/auth"), "service": SERVICE,
+                               "issuer": ISSUER, "rootcertbundle": certs.join("token.crt")}},
+        }),
+    );
+
+    let (_registryd, registry_port) = start(
         "registryd",
         &dir.path().join("registry.yaml"),
-        registry_port,
         dir.path(),
         &https,
     )
