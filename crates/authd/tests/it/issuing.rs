@@ -94,12 +94,12 @@ async fn grants_what_the_acl_allows_per_scope() {
         (
             Some(("alice", "alice-pass")),
             &[
-                "repository:alice/a:push repository:host:5000/x:pull",
+                "repository:alice/a:push repository:docker.io/library/x:pull",
                 "registry:catalog:*",
             ],
             &[
                 "repository:alice/a:push",
-                "repository:host:5000/x:pull",
+                "repository:docker.io/library/x:pull",
                 "registry:catalog:*",
             ],
         ),
