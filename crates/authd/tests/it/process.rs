@@ -3,12 +3,15 @@
 //! test did, where the in-process servers of this binary share one.
 
 use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
 /// A running authd, killed when dropped.
 pub struct Running {
     pub child: Child,
     pub url: String,
+    /// Its auth.yaml.
+    pub config: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -53,6 +56,7 @@ pub fn start(config_text: &str) -> (Running, BufReader<std::process::ChildStderr
         Running {
             child,
             url: format!("http://{addr}"),
+            config,
             _dir: dir,
         },
         stderr,
