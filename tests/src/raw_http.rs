@@ -74,8 +74,9 @@ pub async fn raw_request(
 }
 
 /// Sends `method path` with `headers` and `body`, reads the answer, then sends `GET /v2/` with
-/// `token` on the same connection. Returns the first answer and the second's status (or why the
-/// connection could not carry it).
+/// `token` on the same connection: both go through one hyper connection handle, which never
+/// reconnects, so a second answer proves the first connection survived. Returns the first
+/// answer and the second's status (or why the connection could not carry it).
 pub async fn then_reuse(
     addr: SocketAddr,
     (method, path): (&str, &str),

@@ -51,6 +51,9 @@ pub enum Error {
     /// A malformed `scope` parameter.
     #[error(transparent)]
     Scope(#[from] token::ScopeError),
+    /// A `repository` scope naming something that is not a repository name.
+    #[error(transparent)]
+    Name(#[from] token::NameError),
     /// A required parameter is absent.
     #[error("missing parameter {0:?}")]
     MissingParameter(&'static str),
@@ -97,6 +100,7 @@ impl Error {
             Error::BadAuthorization(_)
             | Error::AccountMismatch(_)
             | Error::Scope(_)
+            | Error::Name(_)
             | Error::MissingParameter(_)
             | Error::UnknownService(_)
             | Error::BadRequest(_)
@@ -124,6 +128,7 @@ impl Error {
             Error::UnsupportedGrant(_) => "UNSUPPORTED",
             Error::InvalidRefreshToken => "DENIED",
             Error::NotFound => "NOT_FOUND",
+            Error::Name(_) => "NAME_INVALID",
             Error::MethodNotAllowed => "UNSUPPORTED",
             e if e.status() == StatusCode::INTERNAL_SERVER_ERROR => "UNKNOWN",
             _ => "INVALID_REQUEST",
@@ -135,7 +140,7 @@ impl Error {
         match self {
             Error::Unauthorized | Error::InvalidRefreshToken => "invalid_grant",
             Error::UnsupportedGrant(_) => "unsupported_grant_type",
-            Error::Scope(_) => "invalid_scope",
+            Error::Scope(_) | Error::Name(_) => "invalid_scope",
             e if e.status() == StatusCode::INTERNAL_SERVER_ERROR => "server_error",
             _ => "invalid_request",
         }

@@ -1,6 +1,7 @@
 //! One token request from start to end, whatever its form (GET with Basic credentials, OAuth2
-//! POST with a password or refresh token): check parameters, throttle, authenticate, decide,
-//! sign, and log one structured line. HTTP handlers only translate to and from this.
+//! POST with a password or refresh token): check parameters, reserve a throttle slot,
+//! authenticate and settle the slot, decide, sign, and log one structured line. HTTP handlers
+//! only translate to and from this.
 
 use std::net::IpAddr;
 
@@ -13,6 +14,7 @@ use crate::error::Error;
 use crate::issue::{self, Grant, TokenResponse};
 use crate::metrics::TOKEN_REQUESTS;
 use crate::refresh;
+use crate::throttle::Attempt;
 
 /// How the client proves who it is.
 pub enum Proof {
@@ -107,6 +109,16 @@ pub async fn handle(app: &App, req: TokenRequest) -> Result<TokenResponse, Error
     result.map(|(_, _, response)| response)
 }
 
+/// Settles a reserved attempt by what checking the secret gave.
+fn settle(attempt: Attempt<'_>, who: Result<Identity, Error>) -> Result<Identity, Error> {
+    match &who {
+        Ok(_) => attempt.succeeded(),
+        Err(Error::Unauthorized | Error::InvalidRefreshToken) => attempt.failed(),
+        Err(_) => attempt.abandoned(),
+    }
+    who
+}
+
 /// Describes the rule that decided a grant, for logs and `authd check`.
 pub fn rule_label(config: &Config, grant: &Grant) -> String {
     match grant.rule.and_then(|i| Some((i, config.acl.rule(i)?))) {
@@ -130,27 +142,28 @@ async fn run(
         .ok_or(Error::MissingParameter("service"))?;
     issue::check_service(config, service)?;
     let claimed = req.proof.claimed_account();
-    app.throttle.check(claimed, req.ip)?;
     let who = match &req.proof {
-        Proof::Credentials(creds) => config.users.authenticate(creds).await,
+        // Presenting no secret is no guess: only a lockout in force refuses it.
+        Proof::Credentials(creds @ Credentials::Anonymous) => {
+            app.throttle.check(None, req.ip)?;
+            config.users.authenticate(creds).await?
+        }
+        Proof::Credentials(creds) => {
+            let attempt = app
+                .throttle
+                .reserve(&config.throttle, claimed, req.ip)
+                .await?;
+            settle(attempt, config.users.authenticate(creds).await)?
+        }
         Proof::RefreshToken(token) => {
-            refresh::redeem(&config.token.refresh_secret, &config.users, token)
+            let attempt = app
+                .throttle
+                .reserve(&config.throttle, claimed, req.ip)
+                .await?;
+            let who = refresh::redeem(&config.token.refresh_secret, &config.users, token);
+            settle(attempt, who)?
         }
     };
-    let who = match who {
-        Ok(who) => who,
-        Err(e) => {
-            // Only presented credentials count: anonymous access being off is not a guess.
-            let anonymous = matches!(req.proof, Proof::Credentials(Credentials::Anonymous));
-            if !anonymous && matches!(e, Error::Unauthorized | Error::InvalidRefreshToken) {
-                app.throttle.failure(&config.throttle, claimed, req.ip);
-            }
-            return Err(e);
-        }
-    };
-    if claimed.is_some() {
-        app.throttle.success(&who.account);
-    }
     if let Some(account) = req
         .account
         .as_deref()

@@ -1,12 +1,18 @@
-//! Lockout after repeated authentication failures, per account and per client address: once
-//! the limit is reached within the window, requests get 429 with `Retry-After` until the
-//! lockout ends, before any password is looked at (so a right password is never answered
-//! as a wrong one). Counters survive reloads; the limits come from the current config.
+//! Lockout after repeated authentication failures, per account and per client address. An
+//! attempt reserves a slot on its account and address *before* its password is checked and
+//! settles it afterwards: a failure counts, a success only gives the slot back. Slots are
+//! `limit - failures`, so however many guesses arrive at once, at most `limit` checks run per
+//! window; the others wait for a slot, and are refused (429 with `Retry-After`) once the
+//! settled failures lock the account or address, a right password included. Counters survive
+//! reloads; the limits come from the current config.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::pin::pin;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
 
 use crate::config::raw::RawThrottle;
 use crate::error::Error;
@@ -22,174 +28,220 @@ enum Key {
 
 #[derive(Debug, Clone, Copy)]
 struct Entry {
+    /// Settled failures in the current window; always below the limit (reaching it locks).
     failures: u32,
+    /// Attempts reserved and not yet settled.
+    pending: u32,
     window_start: Instant,
     locked_until: Option<Instant>,
+}
+
+impl Entry {
+    fn new(now: Instant) -> Self {
+        Entry {
+            failures: 0,
+            pending: 0,
+            window_start: now,
+            locked_until: None,
+        }
+    }
+
+    /// Forgets failures older than the window (a lockout and pending attempts stay).
+    fn roll(&mut self, now: Instant, window: Duration) {
+        if now.duration_since(self.window_start) >= window {
+            self.failures = 0;
+            self.window_start = now;
+        }
+    }
+
+    fn locked_for(&self, now: Instant) -> Option<Duration> {
+        self.locked_until
+            .filter(|until| *until > now)
+            .map(|until| until - now)
+    }
+
+    fn forgettable(&self, now: Instant, window: Duration) -> bool {
+        self.pending == 0
+            && self.locked_for(now).is_none()
+            && now.duration_since(self.window_start) >= window
+    }
 }
 
 /// Failure counters. A std `Mutex`: it is never held across an `.await`.
 #[derive(Debug, Default)]
 pub struct Throttle {
     entries: Mutex<HashMap<Key, Entry>>,
+    /// Wakes the attempts waiting for a slot whenever one settles.
+    settled: Notify,
+}
+
+/// A reserved check. Settle it with [`Attempt::succeeded`], [`Attempt::failed`] or
+/// [`Attempt::abandoned`]; dropped unsettled (the client went away mid-check), it counts as a
+/// failure, since the check ran all the same.
+#[derive(Debug)]
+#[must_use = "an attempt counts as a failure unless settled"]
+pub struct Attempt<'a> {
+    throttle: &'a Throttle,
+    limits: RawThrottle,
+    keys: Vec<(Key, u32)>,
+    settled: bool,
+}
+
+impl Attempt<'_> {
+    /// The credentials were right: the slot is given back, nothing counts.
+    pub fn succeeded(mut self) {
+        self.settle(false);
+    }
+
+    /// The credentials were wrong: the failure counts and may lock.
+    pub fn failed(mut self) {
+        self.settle(true);
+    }
+
+    /// Nothing was learnt about the credentials (an internal error): the slot is given back.
+    pub fn abandoned(mut self) {
+        self.settle(false);
+    }
+
+    fn settle(&mut self, failed: bool) {
+        if std::mem::replace(&mut self.settled, true) {
+            return;
+        }
+        self.throttle
+            .settle_at(Instant::now(), &self.limits, &self.keys, failed);
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        self.settle(true);
+    }
 }
 
 impl Throttle {
-    /// Refuses when the account or the address is locked.
+    /// Refuses when the account or the address is locked, without reserving anything (for
+    /// requests that present no secret).
     ///
     /// # Errors
     /// [`Error::Throttled`] with the seconds left.
     pub fn check(&self, account: Option<&str>, ip: IpAddr) -> Result<(), Error> {
-        self.check_at(Instant::now(), account, ip)
-    }
-
-    /// Counts a failed authentication.
-    pub fn failure(&self, limits: &RawThrottle, account: Option<&str>, ip: IpAddr) {
-        self.failure_at(Instant::now(), limits, account, ip);
-    }
-
-    /// Forgets the failures of an account that just logged in.
-    pub fn success(&self, account: &str) {
-        if let Ok(mut map) = self.entries.lock() {
-            map.remove(&Key::Account(account.to_owned()));
-        }
-    }
-
-    fn check_at(&self, now: Instant, account: Option<&str>, ip: IpAddr) -> Result<(), Error> {
-        let Ok(map) = self.entries.lock() else {
-            return Ok(());
-        };
+        let map = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         let keys = account
             .map(|a| Key::Account(a.to_owned()))
             .into_iter()
             .chain([Key::Ip(ip)]);
-        let left = keys
-            .filter_map(|k| map.get(&k)?.locked_until)
-            .filter(|until| *until > now)
-            .map(|until| until - now)
-            .max();
-        match left {
-            Some(d) => Err(Error::Throttled {
-                retry_after: d.as_secs() + u64::from(d.subsec_nanos() > 0),
-            }),
+        let now = Instant::now();
+        match keys.filter_map(|k| map.get(&k)?.locked_for(now)).max() {
+            Some(left) => Err(throttled(left)),
             None => Ok(()),
         }
     }
 
-    fn failure_at(&self, now: Instant, limits: &RawThrottle, account: Option<&str>, ip: IpAddr) {
-        let Ok(mut map) = self.entries.lock() else {
-            return;
-        };
-        let window = Duration::from_secs(limits.window);
-        let lockout = Duration::from_secs(limits.lockout);
-        if map.len() >= MAX_ENTRIES {
-            map.retain(|_, e| {
-                e.locked_until.is_some_and(|u| u > now) || now - e.window_start < window
-            });
-        }
-        let targets = account
+    /// Reserves a check for `account` (if any) and `ip`, waiting while every slot is taken by
+    /// checks under way.
+    ///
+    /// # Errors
+    /// [`Error::Throttled`] once the account or the address is locked.
+    pub async fn reserve(
+        &self,
+        limits: &RawThrottle,
+        account: Option<&str>,
+        ip: IpAddr,
+    ) -> Result<Attempt<'_>, Error> {
+        let keys: Vec<(Key, u32)> = account
             .map(|a| (Key::Account(a.to_owned()), limits.account_failures))
             .into_iter()
-            .chain([(Key::Ip(ip), limits.ip_failures)]);
-        for (key, limit) in targets.filter(|(_, limit)| *limit > 0) {
-            if map.len() >= MAX_ENTRIES && !map.contains_key(&key) {
-                continue;
+            .chain([(Key::Ip(ip), limits.ip_failures)])
+            .collect();
+        loop {
+            // Listen before looking, so a settlement in between is not missed.
+            let mut settled = pin!(self.settled.notified());
+            settled.as_mut().enable();
+            if let Some(reserved) = self.try_reserve_at(Instant::now(), limits, &keys)? {
+                return Ok(Attempt {
+                    throttle: self,
+                    limits: *limits,
+                    keys: reserved,
+                    settled: false,
+                });
             }
-            let e = map.entry(key).or_insert(Entry {
-                failures: 0,
-                window_start: now,
-                locked_until: None,
-            });
-            if now - e.window_start >= window {
-                *e = Entry {
-                    failures: 0,
-                    window_start: now,
-                    locked_until: e.locked_until,
-                };
-            }
-            e.failures += 1;
-            if e.failures >= limit {
-                e.locked_until = Some(now + lockout);
-                e.failures = 0;
-                e.window_start = now;
+            settled.await;
+        }
+    }
+
+    /// Takes a slot on every limited key, or none: `Ok(None)` when some key has none free.
+    /// Returns the keys whose slot was taken.
+    fn try_reserve_at(
+        &self,
+        now: Instant,
+        limits: &RawThrottle,
+        keys: &[(Key, u32)],
+    ) -> Result<Option<Vec<(Key, u32)>>, Error> {
+        let mut map = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let window = Duration::from_secs(limits.window);
+        if let Some(left) = keys
+            .iter()
+            .filter_map(|(k, _)| map.get(k)?.locked_for(now))
+            .max()
+        {
+            return Err(throttled(left));
+        }
+        let mut full = false;
+        for (key, limit) in keys.iter().filter(|(_, limit)| *limit > 0) {
+            if let Some(e) = map.get_mut(key) {
+                e.roll(now, window);
+                full |= e.failures.saturating_add(e.pending) >= *limit;
             }
         }
+        if full {
+            return Ok(None);
+        }
+        if map.len() + keys.len() > MAX_ENTRIES {
+            map.retain(|_, e| !e.forgettable(now, window));
+        }
+        let mut reserved = Vec::with_capacity(keys.len());
+        for (key, limit) in keys.iter().filter(|(_, limit)| *limit > 0) {
+            if map.len() >= MAX_ENTRIES && !map.contains_key(key) {
+                // Full of live entries: this key goes untracked rather than refusing everyone.
+                continue;
+            }
+            let e = map.entry(key.clone()).or_insert_with(|| Entry::new(now));
+            e.pending += 1;
+            reserved.push((key.clone(), *limit));
+        }
+        Ok(Some(reserved))
+    }
+
+    fn settle_at(&self, now: Instant, limits: &RawThrottle, keys: &[(Key, u32)], failed: bool) {
+        {
+            let mut map = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+            let window = Duration::from_secs(limits.window);
+            for (key, limit) in keys {
+                let Some(e) = map.get_mut(key) else {
+                    continue;
+                };
+                e.pending = e.pending.saturating_sub(1);
+                if !failed {
+                    continue;
+                }
+                e.roll(now, window);
+                e.failures += 1;
+                if e.failures >= *limit {
+                    e.locked_until = Some(now + Duration::from_secs(limits.lockout));
+                    e.failures = 0;
+                    e.window_start = now;
+                }
+            }
+        }
+        self.settled.notify_waiters();
+    }
+}
+
+fn throttled(left: Duration) -> Error {
+    Error::Throttled {
+        retry_after: left.as_secs() + u64::from(left.subsec_nanos() > 0),
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const LIMITS: RawThrottle = RawThrottle {
-        window: 60,
-        account_failures: 3,
-        ip_failures: 5,
-        lockout: 30,
-    };
-
-    fn ip(s: &str) -> IpAddr {
-        s.parse().unwrap_or(IpAddr::from([0, 0, 0, 0]))
-    }
-
-    #[test]
-    fn locks_an_account_after_the_limit_until_the_lockout_ends() {
-        let t = Throttle::default();
-        let start = Instant::now();
-        for i in 0..2 {
-            t.failure_at(start, &LIMITS, Some("alice"), ip(&format!("10.0.0.{i}")));
-            assert!(t.check_at(start, Some("alice"), ip("10.0.0.9")).is_ok());
-        }
-        t.failure_at(start, &LIMITS, Some("alice"), ip("10.0.0.3"));
-        let later = start + Duration::from_secs(10);
-        assert!(matches!(
-            t.check_at(later, Some("alice"), ip("10.0.0.9")),
-            Err(Error::Throttled { retry_after: 20 })
-        ));
-        assert!(t.check_at(later, Some("bob"), ip("10.0.0.9")).is_ok());
-        assert!(t
-            .check_at(
-                start + Duration::from_secs(30),
-                Some("alice"),
-                ip("10.0.0.9")
-            )
-            .is_ok());
-    }
-
-    #[test]
-    fn locks_an_address_and_forgets_old_failures() {
-        let t = Throttle::default();
-        let start = Instant::now();
-        for i in 0..5 {
-            t.failure_at(start, &LIMITS, Some(&format!("user{i}")), ip("::1"));
-        }
-        assert!(t.check_at(start, Some("someone"), ip("::1")).is_err());
-        assert!(t.check_at(start, Some("someone"), ip("::2")).is_ok());
-
-        let t = Throttle::default();
-        t.failure_at(start, &LIMITS, Some("carol"), ip("10.1.1.1"));
-        t.failure_at(start, &LIMITS, Some("carol"), ip("10.1.1.1"));
-        t.failure_at(
-            start + Duration::from_secs(61),
-            &LIMITS,
-            Some("carol"),
-            ip("10.1.1.1"),
-        );
-        assert!(t
-            .check_at(
-                start + Duration::from_secs(61),
-                Some("carol"),
-                ip("10.1.1.2")
-            )
-            .is_ok());
-        t.success("carol");
-        let off = RawThrottle {
-            account_failures: 0,
-            ip_failures: 0,
-            ..LIMITS
-        };
-        for _ in 0..10 {
-            t.failure_at(start, &off, Some("dave"), ip("10.1.1.3"));
-        }
-        assert!(t.check_at(start, Some("dave"), ip("10.1.1.3")).is_ok());
-    }
-}
+mod tests;

@@ -139,11 +139,16 @@ impl Error {
 impl From<NameError> for Error {
     fn from(e: NameError) -> Self {
         match e {
-            NameError::Name(m) => Self::NameInvalid(m),
             NameError::Digest(m) => Self::DigestInvalid(m),
             NameError::Algorithm(m) => Self::DigestInvalid(m),
             NameError::Tag(m) => Self::ManifestInvalid(m),
         }
+    }
+}
+
+impl From<token::NameError> for Error {
+    fn from(e: token::NameError) -> Self {
+        Self::NameInvalid(e.to_string())
     }
 }
 
@@ -278,8 +283,11 @@ mod tests {
     #[test]
     fn name_errors_map_to_spec_codes() {
         assert_eq!(
-            Error::from(NameError::Name("x".into())).code(),
-            "NAME_INVALID"
+            token::RepoName::parse("A")
+                .map_err(Error::from)
+                .err()
+                .map(|e| e.code()),
+            Some("NAME_INVALID")
         );
         assert_eq!(
             Error::from(NameError::Digest("x".into())).code(),

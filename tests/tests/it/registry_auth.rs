@@ -103,19 +103,32 @@ async fn every_route_challenges_with_the_scope_it_needs() {
             Some(SERVICE),
             "{method} {path}"
         );
-        let got: Vec<&str> = challenge
-            .get("scope")
-            .map(|s| s.split(',').collect())
-            .unwrap_or_default();
-        let mut got = got.join(",");
-        if scope.ends_with("pull,push") && got.ends_with("push,pull") {
-            got = scope.to_string(); // either order of the two actions is the same scope
-        }
-        assert_eq!(got, scope, "{method} {path}: {challenge:?}");
+        assert_eq!(
+            challenge.get("scope").map(|s| scopes(s)),
+            Some(scopes(scope)),
+            "{method} {path}: {challenge:?}"
+        );
         if method != Method::HEAD {
             expect_error(resp, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
         }
     }
+}
+
+/// A scope as (type, class, name, actions in any order).
+type ScopeParts = (
+    String,
+    Option<String>,
+    String,
+    std::collections::BTreeSet<String>,
+);
+
+/// Each scope of a `scope` value, whole: only the order of its actions may differ.
+fn scopes(value: &str) -> Vec<ScopeParts> {
+    token::parse_scopes(value)
+        .unwrap_or_else(|e| panic!("{value}: {e}"))
+        .into_iter()
+        .map(|s| (s.kind, s.class, s.name, s.actions.into_iter().collect()))
+        .collect()
 }
 
 #[tokio::test]

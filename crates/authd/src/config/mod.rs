@@ -70,19 +70,38 @@ pub struct TokenSettings {
 
 impl RealIp {
     /// The client address: the peer's, or the header's entry when the peer is a trusted proxy.
+    /// Several lines of the header are one comma-separated list, in order (RFC 9110 §5.3), so a
+    /// client's own line cannot hide the one its proxy appended; a line that is not text, or an
+    /// entry that is not an address, leaves the peer's.
     pub fn client_ip(&self, peer: IpAddr, headers: &axum::http::HeaderMap) -> IpAddr {
         let trusted = self
             .trusted
             .as_ref()
             .is_none_or(|t| t.iter().any(|r| r.contains(peer)));
-        let value = headers.get(&self.header).and_then(|v| v.to_str().ok());
-        let (true, Some(value)) = (trusted, value) else {
+        if !trusted {
+            return peer;
+        }
+        let lines: Result<Vec<&str>, _> = headers
+            .get_all(&self.header)
+            .iter()
+            .map(|v| v.to_str())
+            .collect();
+        let Ok(lines) = lines else {
             return peer;
         };
-        let entries: Vec<&str> = value.split(',').map(str::trim).collect();
-        let len = entries.len() as i64;
+        let entries: Vec<&str> = lines
+            .iter()
+            .flat_map(|line| line.split(','))
+            .map(str::trim)
+            .collect();
+        let Ok(len) = i64::try_from(entries.len()) else {
+            return peer;
+        };
+        if len == 0 {
+            return peer;
+        }
         let pos = if self.pos < 0 {
-            (len + self.pos).max(0)
+            len.saturating_add(self.pos).max(0)
         } else {
             self.pos.min(len - 1)
         };

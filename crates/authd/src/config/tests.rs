@@ -129,3 +129,42 @@ fn reads_htpasswd_users_relative_to_the_config() {
         "{err}"
     );
 }
+
+#[test]
+fn repeated_forwarded_lines_are_one_list_in_order() {
+    use axum::http::{HeaderMap, HeaderName, HeaderValue};
+    let trusted = crate::acl::matcher::IpRange::try_from("127.0.0.0/8".to_owned());
+    let real_ip = |pos| super::RealIp {
+        header: HeaderName::from_static("x-forwarded-for"),
+        pos,
+        trusted: Some(vec![trusted.clone().unwrap_or_else(|e| panic!("{e}"))]),
+    };
+    let peer = std::net::IpAddr::from([127, 0, 0, 1]);
+    let headers = |lines: &[&'static str]| {
+        let mut h = HeaderMap::new();
+        for line in lines {
+            h.append("x-forwarded-for", HeaderValue::from_static(line));
+        }
+        h
+    };
+    let table: &[(&[&'static str], i64, &str)] = &[
+        (&["10.20.1.1", "192.0.2.7"], -1, "192.0.2.7"),
+        (&["10.20.1.1", "192.0.2.7"], 0, "10.20.1.1"),
+        (&["10.20.1.1, 10.0.0.2", "192.0.2.7"], -2, "10.0.0.2"),
+        (&["10.20.1.1", "192.0.2.7, 198.51.100.1"], 1, "192.0.2.7"),
+        (&["10.20.1.1", "192.0.2.7"], -9, "10.20.1.1"),
+        (&["10.20.1.1", "192.0.2.7"], 9, "192.0.2.7"),
+        (&["10.20.1.1", "not an address"], -1, "127.0.0.1"),
+        (&[], -1, "127.0.0.1"),
+    ];
+    for (lines, pos, want) in table {
+        let got = real_ip(*pos).client_ip(peer, &headers(lines));
+        assert_eq!(got.to_string(), *want, "{lines:?} at {pos}");
+    }
+    let mut opaque = headers(&["10.20.1.1"]);
+    opaque.append(
+        "x-forwarded-for",
+        HeaderValue::from_bytes(b"192.0.2.7\xff").unwrap_or_else(|e| panic!("{e}")),
+    );
+    assert_eq!(real_ip(-1).client_ip(peer, &opaque), peer);
+}

@@ -11,7 +11,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use token::parse_scopes;
+use token::{parse_scopes, RepoName};
 
 use crate::app::App;
 use crate::authn::Credentials;
@@ -105,7 +105,14 @@ impl Params {
     ) -> Result<TokenRequest, Error> {
         let mut scopes = Vec::new();
         for (_, value) in self.0.iter().filter(|(k, _)| k == "scope") {
-            scopes.extend(parse_scopes(value)?);
+            for scope in parse_scopes(value)? {
+                // No registry serves another name: a grant for `a/../b` could only mislead.
+                // (`repository(plugin)` names keep their own rules.)
+                if scope.kind == "repository" && scope.class.is_none() {
+                    RepoName::parse(&scope.name)?;
+                }
+                scopes.push(scope);
+            }
         }
         Ok(TokenRequest {
             proof,
@@ -214,6 +221,30 @@ mod tests {
             )
         });
         assert!(matches!(bad, Err(Error::Scope(_))));
+        for name in [
+            "alice/../secret/db",
+            "alice/",
+            "/alice",
+            "Alice/App",
+            "a//b",
+        ] {
+            let bad = Params::parse(&format!("scope=repository:{name}:pull")).and_then(|p| {
+                p.into_request(
+                    Proof::RefreshToken(String::new()),
+                    false,
+                    [127, 0, 0, 1].into(),
+                )
+            });
+            assert!(matches!(bad, Err(Error::Name(_))), "{name}");
+        }
+        let plugin = Params::parse("scope=repository(plugin):Vieux/SSHFS:pull").and_then(|p| {
+            p.into_request(
+                Proof::RefreshToken(String::new()),
+                false,
+                [127, 0, 0, 1].into(),
+            )
+        });
+        assert!(plugin.is_ok());
         assert!(matches!(
             Params::parse(&"a".repeat(MAX_PARAMS + 1)),
             Err(Error::QueryTooLong(_))

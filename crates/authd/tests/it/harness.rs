@@ -155,6 +155,58 @@ impl Authd {
     }
 }
 
+/// Writes `lines` (a request line and header lines; `Host` and `Connection: close` are added)
+/// byte for byte to a new connection to `url`, so repeated header lines stay as written.
+pub async fn send_raw(url: &str, lines: &[String]) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let addr = url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let head = format!(
+        "{}\r\nHost: {addr}\r\nConnection: close\r\n\r\n",
+        lines.join("\r\n")
+    );
+    stream
+        .write_all(head.as_bytes())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    stream
+}
+
+/// Reads the answer to [`send_raw`]: status and JSON body (Null if not JSON).
+pub async fn read_raw(mut stream: tokio::net::TcpStream) -> (u16, Value) {
+    use tokio::io::AsyncReadExt;
+    let mut answer = Vec::new();
+    stream
+        .read_to_end(&mut answer)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let answer = String::from_utf8_lossy(&answer);
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {answer}"));
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+/// The request line and `Authorization` header of `GET /auth?service=…[&scope=…]` as `user`.
+pub fn raw_get(user: &str, password: &str, scope: &str) -> Vec<String> {
+    use base64::Engine;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    vec![
+        format!("GET /auth?service={SERVICE}&scope={scope} HTTP/1.1"),
+        format!("Authorization: Basic {basic}"),
+    ]
+}
+
+/// [`send_raw`] then [`read_raw`].
+pub async fn raw(url: &str, lines: &[String]) -> (u16, Value) {
+    read_raw(send_raw(url, lines).await).await
+}
+
 /// Sends `req`; returns status, JSON body (Null if not JSON) and headers.
 pub async fn respond(req: reqwest::RequestBuilder) -> (u16, Value, reqwest::header::HeaderMap) {
     let resp = req

