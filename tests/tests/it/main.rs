@@ -13,6 +13,7 @@ mod registry_docker;
 mod registry_edges;
 mod registry_fuzz;
 mod registry_gc;
+mod registry_gc_soak;
 mod registry_htpasswd;
 mod registry_http;
 mod registry_manifest_errors;
