@@ -51,22 +51,24 @@ pub struct RepoSweep {
 const UNREFERENCED: &str = "NOT EXISTS (SELECT 1 FROM repo_blobs rb WHERE rb.digest = b.digest) \
      AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.digest = b.digest)";
 
-/// Records blob `digest` of `size` bytes unless it is recorded already.
+/// Records blob `digest` of `size` bytes unless it is recorded already, once its bytes are
+/// seen in the store. Checked even when the row exists: a collection killed before its commit
+/// leaves a row whose bytes are in the trash until the next settling.
 ///
 /// # Errors
-/// `BlobCollected` when it is not recorded and its bytes are not in the store (garbage
-/// collection took them after the caller placed them): the caller places them again.
+/// `BlobCollected` when its bytes are not in the store (garbage collection took them after
+/// the caller placed them): the caller places them again.
 pub(super) async fn ensure_blob(
     c: &mut SqliteConnection,
     files: &Store,
     digest: &str,
     size: i64,
 ) -> Result<(), Error> {
-    if recorded(c, digest).await? {
-        return Ok(());
-    }
     if !files.0.present(digest) {
         return Err(Error::BlobCollected(digest.to_owned()));
+    }
+    if recorded(c, digest).await? {
+        return Ok(());
     }
     sqlx::query("INSERT INTO blobs (digest, size) VALUES (?, ?)")
         .bind(digest)

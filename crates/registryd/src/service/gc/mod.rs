@@ -19,16 +19,18 @@
 //! 4. **Delete row-less files** older than the grace period (a crash between a file landing
 //!    and its row), the same way.
 //!
-//! Why that is safe without a global lock: every writer that records a blob checks, inside its
-//! write transaction, that the blob's bytes are in the store when it creates the blob's row
+//! Why that is safe without a global lock: every writer that records or links a blob checks,
+//! inside its write transaction, that the blob's bytes are in the store
 //! (`db::gc::ensure_blob`), and the collector moves bytes out only inside the transaction that
 //! deletes their row. SQLite runs one write transaction at a time, across processes, so each
 //! writer sees rows and files agree. A writer that placed its bytes, or found them already
 //! there, just before a collection took them is refused with `BlobCollected` and places them
 //! again ([`placed`]): an upload keeps its file until its row is committed, a manifest keeps
-//! its body. Should the transaction not commit (an error, a crash), its trashed bytes are put
-//! back by the next settling: a trash file whose row still exists goes back, any other is
-//! deleted. Readers never wait; one that read a row before its blob was collected gets a 404.
+//! its body; a mount becomes an ordinary upload. Should the collector's transaction not commit
+//! (an error, a kill), its trashed bytes are put back by the next settling (at the next run or
+//! start): a trash file whose row still exists goes back, any other is deleted; until then a
+//! push of those bytes places them anew, as above. Readers never wait; one that read a row
+//! before its blob was collected gets a 404.
 
 use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -190,3 +190,22 @@ async fn trashed_bytes_go_back_when_their_row_survived() {
     assert!(stored(&reg, &kept) && !stored(&reg, &dead));
     assert!(reg.files.list_trash().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_push_after_a_killed_collection_places_the_bytes_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = Registry::open(dir.path(), true).await.unwrap();
+    let a = RepoName::parse("a").unwrap();
+    let d = blob(&reg, &a, b"x").await;
+    // A collection killed before its commit: the row stays, the bytes are in the trash.
+    reg.files.trash_blob(&d).unwrap();
+    assert!(
+        !reg.try_mount(&a, &d, None).await.unwrap(),
+        "no mount of absent bytes"
+    );
+    blob(&reg, &a, b"x").await;
+    assert!(stored(&reg, &d), "the push put its bytes back");
+    reg.settle_trash().await.unwrap();
+    assert!(stored(&reg, &d) && reg.files.list_trash().await.unwrap().is_empty());
+    assert_eq!(reg.blob_size(&a, &d).await.unwrap(), 1);
+}
