@@ -45,9 +45,19 @@ impl TestEnv {
 
     /// registryd alone, with no auth section (an open registry), deletes enabled.
     pub async fn open() -> TestEnv {
+        TestEnv::open_with(serde_json::json!({})).await
+    }
+
+    /// An open registry whose `storage` section also has the keys of `storage`.
+    pub async fn open_with(storage: serde_json::Value) -> TestEnv {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create a temp dir: {e}"));
+        TestEnv::open_in(dir, storage).await
+    }
+
+    /// An open registry in `dir` (whose `data` folder may be prepared, e.g. mounted, first).
+    pub async fn open_in(dir: TempDir, storage: serde_json::Value) -> TestEnv {
         let certs = dir.path().join("certs");
-        let registryd = Registryd::start(dir.path(), &RegistryAuth::Open, true).await;
+        let registryd = Registryd::start_with(dir.path(), &RegistryAuth::Open, true, storage).await;
         TestEnv {
             certs,
             authd: None,

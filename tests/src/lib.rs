@@ -32,6 +32,8 @@
 //! - [`tokens`]: tokens authd would not issue (expired, signed by another key) via the `token` crate.
 //! - [`raw_http`]: requests whose path must not be normalised (`a/../b`), connection reuse.
 //! - [`bodies`]: request bodies that stall or break off mid-upload.
+//! - [`gc`]: `registryd gc` runs, the blob files and trash of a data directory, byte-exact pulls.
+//! - [`seed`]: seeded randomness that `BERTH_SEED` replays.
 //! - [`cli`], [`docker`], [`skopeo`]: the client CLIs. Docker tests need `DOCKER_HOST` to name a
 //!   running daemon and fail (never skip) without one: run them through `./scripts/test`.
 
@@ -45,6 +47,7 @@ pub mod daemon;
 pub mod docker;
 pub mod docker_flows;
 pub mod env;
+pub mod gc;
 pub mod manifests;
 pub mod oci_layout;
 pub mod quickstart;
@@ -52,6 +55,7 @@ pub mod raw_http;
 pub mod reference_registry;
 pub mod registry;
 pub mod registryd;
+pub mod seed;
 pub mod skopeo;
 pub mod spawned;
 pub mod tokens;

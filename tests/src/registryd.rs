@@ -33,11 +33,27 @@ impl Registryd {
     /// Writes `dir/registry.yaml` (data in `dir/data`) and starts registryd on a loopback port of
     /// its choosing.
     pub async fn start(dir: &Path, auth: &RegistryAuth, delete_enabled: bool) -> Registryd {
+        Self::start_with(dir, auth, delete_enabled, json!({})).await
+    }
+
+    /// As [`Registryd::start`], with the keys of `storage` (e.g. `maintenance`) added to the
+    /// `storage` section.
+    pub async fn start_with(
+        dir: &Path,
+        auth: &RegistryAuth,
+        delete_enabled: bool,
+        storage: Value,
+    ) -> Registryd {
         let data = dir.join("data");
         let config = dir.join("registry.yaml");
         let mut yaml = json!({
             "storage": {"filesystem": {"rootdirectory": data}, "delete": {"enabled": delete_enabled}},
         });
+        if let Value::Object(keys) = storage {
+            for (key, value) in keys {
+                yaml["storage"][key] = value;
+            }
+        }
         match auth {
             RegistryAuth::Open => {}
             RegistryAuth::Token {
@@ -83,6 +99,16 @@ impl Registryd {
     /// `http://ADDR`
     pub fn url(&self) -> String {
         self.daemon.url()
+    }
+
+    /// Its `registry.yaml`.
+    pub fn config(&self) -> &Path {
+        &self.config
+    }
+
+    /// Its data directory (`rootdirectory`).
+    pub fn data(&self) -> PathBuf {
+        self.dir.join("data")
     }
 
     /// Kills the running process (SIGKILL) if any, then starts registryd again with the same

@@ -73,7 +73,8 @@ pub struct Maintenance {
     pub gc: Gc,
 }
 
-/// `storage.maintenance.gc` (ours; registry:2 only collects offline).
+/// `storage.maintenance.gc` (ours; registry:2 only collects offline). The same keys drive
+/// `registryd gc`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Gc {
@@ -83,6 +84,15 @@ pub struct Gc {
     /// How often to collect.
     #[serde(default = "default_gc_interval", deserialize_with = "go_duration")]
     pub interval: Duration,
+    /// Nothing linked, pushed or written more recently than this is collected: it covers the
+    /// time between a push's first blob and its manifest. A day by default, as GitLab's
+    /// registry reviews candidates: far longer than any push takes, and deleted images are
+    /// still freed the next day.
+    #[serde(default = "default_gc_grace", deserialize_with = "go_duration")]
+    pub grace: Duration,
+    /// Also delete manifests that no tag keeps (as registry:2's `--delete-untagged`).
+    #[serde(default)]
+    pub delete_untagged: bool,
 }
 
 impl Default for Gc {
@@ -90,12 +100,18 @@ impl Default for Gc {
         Self {
             enabled: true,
             interval: default_gc_interval(),
+            grace: default_gc_grace(),
+            delete_untagged: false,
         }
     }
 }
 
 fn default_gc_interval() -> Duration {
     Duration::from_secs(3600)
+}
+
+fn default_gc_grace() -> Duration {
+    Duration::from_secs(24 * 3600)
 }
 
 /// `storage.maintenance.uploadpurging`, as in registry:2 (durations like `168h`, `1h30m`).
@@ -403,6 +419,31 @@ auth:
         );
         let bad = "http: {addr: \"127.0.0.1:1\"}\nstorage: {filesystem: {rootdirectory: d}, maintenance: {uploadpurging: {age: forever}}}\n";
         assert!(Config::parse(bad, Path::new("/")).is_err());
+    }
+
+    #[test]
+    fn gc_keys_default_to_a_day_of_grace_and_parse_durations() {
+        let base = "http: {addr: \"127.0.0.1:1\"}\nstorage: {filesystem: {rootdirectory: d}";
+        let gc = Config::parse(&format!("{base}}}\n"), Path::new("/"))
+            .unwrap()
+            .storage
+            .maintenance
+            .gc;
+        assert!(gc.enabled && !gc.delete_untagged);
+        assert_eq!(gc.grace, Duration::from_secs(24 * 3600));
+        let text =
+            format!("{base}, maintenance: {{gc: {{grace: 90s, delete_untagged: true}}}}}}\n");
+        let gc = Config::parse(&text, Path::new("/"))
+            .unwrap()
+            .storage
+            .maintenance
+            .gc;
+        assert_eq!(
+            (gc.grace, gc.delete_untagged),
+            (Duration::from_secs(90), true)
+        );
+        let bad = format!("{base}, maintenance: {{gc: {{grace: soon}}}}}}\n");
+        assert!(Config::parse(&bad, Path::new("/")).is_err());
     }
 
     #[test]

@@ -69,6 +69,10 @@ pub enum Error {
     Io(#[from] std::io::Error),
     #[error("internal: {0}")]
     Internal(String),
+    /// A blob's bytes were collected between the caller placing them and recording them (see
+    /// `service/gc.rs`); callers place them again, so a client never sees it.
+    #[error("blob bytes were collected meanwhile: {0}")]
+    BlobCollected(String),
 }
 
 /// An internal error that was answered with a generic 500; the request logger prints it.
@@ -96,15 +100,21 @@ impl Error {
             Self::Unauthorized { .. } => "UNAUTHORIZED",
             Self::Db(sqlx::Error::PoolTimedOut) => "TOOMANYREQUESTS",
             Self::Unsupported(_) | Self::NotFound(_) | Self::BadParameter(_) => "UNSUPPORTED",
-            Self::Config(_) | Self::Db(_) | Self::Migrate(_) | Self::Io(_) | Self::Internal(_) => {
-                "UNKNOWN"
-            }
+            Self::Config(_)
+            | Self::Db(_)
+            | Self::Migrate(_)
+            | Self::Io(_)
+            | Self::Internal(_)
+            | Self::BlobCollected(_) => "UNKNOWN",
         }
     }
 
     /// The HTTP status the spec gives that code.
     #[must_use]
     pub fn status(&self) -> StatusCode {
+        if self.is_storage_full() {
+            return StatusCode::INSUFFICIENT_STORAGE;
+        }
         match self {
             Self::BlobUnknown(_)
             | Self::BlobUploadUnknown
@@ -125,14 +135,30 @@ impl Error {
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Self::Db(sqlx::Error::PoolTimedOut) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unsupported(_) => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Config(_) | Self::Db(_) | Self::Migrate(_) | Self::Io(_) | Self::Internal(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            Self::Config(_)
+            | Self::Db(_)
+            | Self::Migrate(_)
+            | Self::Io(_)
+            | Self::Internal(_)
+            | Self::BlobCollected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
+    /// Whether our disk (blob files or the database) is full: answered 507 with a message
+    /// that says so, since the client can only wait for an operator to free space.
+    fn is_storage_full(&self) -> bool {
+        /// SQLite's `SQLITE_FULL`.
+        const SQLITE_FULL: &str = "13";
+        match self {
+            Self::Io(e) => e.kind() == std::io::ErrorKind::StorageFull,
+            Self::Db(sqlx::Error::Database(e)) => e.code().as_deref() == Some(SQLITE_FULL),
+            _ => false,
+        }
+    }
+
+    /// Whether the cause is ours: logged by the request observer, hidden from the client.
     fn is_internal(&self) -> bool {
-        self.status() == StatusCode::INTERNAL_SERVER_ERROR
+        self.status().is_server_error()
     }
 }
 
@@ -156,6 +182,9 @@ impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let message = match self.status() {
             StatusCode::INTERNAL_SERVER_ERROR => "internal server error".to_owned(),
+            StatusCode::INSUFFICIENT_STORAGE => {
+                "registry storage is full: retry once space is freed".to_owned()
+            }
             StatusCode::TOO_MANY_REQUESTS => "too many requests: retry later".to_owned(),
             _ => self.to_string(),
         };

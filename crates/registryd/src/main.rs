@@ -13,8 +13,24 @@ use registryd::Config;
 #[command(version, about)]
 struct Args {
     /// The configuration file (registry:2 key names), e.g. registry.yaml.
-    #[arg(long, short, env = "REGISTRYD_CONFIG", default_value = "registry.yaml")]
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "REGISTRYD_CONFIG",
+        default_value = "registry.yaml"
+    )]
     config: PathBuf,
+    /// Without a command: serve.
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Runs one garbage collection now (safe while a registryd serves the same data) and prints
+    /// what it freed.
+    Gc(registryd::service::GcCommand),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +58,10 @@ fn main() -> ExitCode {
 
 async fn run(args: Args) -> anyhow::Result<()> {
     let cfg = Config::load(&args.config)?;
+    if let Some(Command::Gc(gc)) = args.command {
+        gc.run(&cfg).await.context("garbage collection")?;
+        return Ok(());
+    }
     let addr = cfg.listen_addr()?;
     let tls = cfg
         .http

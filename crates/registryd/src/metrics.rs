@@ -1,7 +1,8 @@
 //! The Prometheus recorder behind `GET /metrics`. Metric names used in the crate:
 //! `registry_http_requests_total{route,method,status}`, `registry_http_request_duration_seconds`,
 //! `registry_bytes_received_total`, `registry_bytes_sent_total`, `registry_uploads_in_progress`,
-//! `registry_db_commits_total`.
+//! `registry_db_commits_total`, `registry_gc_runs_total`, `registry_gc_blobs_freed_total`,
+//! `registry_gc_bytes_freed_total`, `registry_gc_manifests_deleted_total`.
 
 use std::sync::OnceLock;
 

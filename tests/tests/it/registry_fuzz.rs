@@ -1,5 +1,6 @@
 //! A bounded, seeded storm of odd requests against an open registry: whatever the input, the
-//! answer is never a 5xx, every error carries the spec's JSON, and the daemon stays up.
+//! answer is never a 5xx, every error carries the spec's JSON, and the daemon stays up. The seed
+//! is printed; `BERTH_SEED=<seed>` replays the same storm.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use berth_tests::content::{sha256, Content, Image, OCI_INDEX, OCI_MANIFEST};
@@ -7,7 +8,7 @@ use berth_tests::env::TestEnv;
 use berth_tests::registry::{header, SPEC_CODES};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use reqwest::{Method, StatusCode};
 
 /// Requests sent.
@@ -24,9 +25,7 @@ async fn odd_requests_never_get_a_server_error() {
     let image = Image::random(2);
     registry.push_image("team/app", "v1", &image, None).await;
     let session = registry.start_upload("team/app", "").await;
-    let seed: u64 = rand::random();
-    eprintln!("seed {seed}");
-    let mut rng = StdRng::seed_from_u64(seed);
+    let (mut rng, seed) = berth_tests::seed::rng("odd_requests_never_get_a_server_error");
 
     let layer = image.layers[0].digest.clone();
     let manifest = image.manifest.digest.clone();

@@ -1,5 +1,6 @@
 //! SQL for blobs and the repository → blob links.
 
+use super::gc::ensure_blob;
 use super::{ensure_repo, Db};
 use crate::error::Error;
 
@@ -36,7 +37,7 @@ impl Db {
     /// All or nothing.
     ///
     /// # Errors
-    /// `Db` on failure.
+    /// `BlobCollected` when its bytes were collected meanwhile; `Db` on failure.
     pub async fn link_blob(
         &self,
         repo: &str,
@@ -45,20 +46,17 @@ impl Db {
         upload: Option<&str>,
     ) -> Result<(), Error> {
         let size = i64::try_from(size).map_err(|_| Error::SizeInvalid("blob too large".into()))?;
-        let (repo, digest, upload) = (
+        let (repo, digest, upload, files) = (
             repo.to_owned(),
             digest.to_owned(),
             upload.map(str::to_owned),
+            self.store(),
         );
         self.writer
             .write(move |c| {
                 Box::pin(async move {
                     let repo_id = ensure_repo(c, &repo).await?;
-                    sqlx::query("INSERT OR IGNORE INTO blobs (digest, size) VALUES (?, ?)")
-                        .bind(&digest)
-                        .bind(size)
-                        .execute(&mut *c)
-                        .await?;
+                    ensure_blob(c, &files, &digest, size).await?;
                     sqlx::query("INSERT OR IGNORE INTO repo_blobs (repo_id, digest) VALUES (?, ?)")
                         .bind(repo_id)
                         .bind(&digest)
@@ -71,33 +69,6 @@ impl Db {
                             .await?;
                     }
                     Ok(())
-                })
-            })
-            .await
-    }
-
-    /// Deletes the rows of blobs no repository links and no manifest is; returns their digests.
-    /// All or nothing.
-    ///
-    /// # Errors
-    /// `Db` on failure.
-    pub async fn delete_unlinked_blobs(&self) -> Result<Vec<String>, Error> {
-        self.writer
-            .write(|c| {
-                Box::pin(async move {
-                    let digests: Vec<String> = sqlx::query_scalar(
-                        "SELECT digest FROM blobs b WHERE NOT EXISTS (SELECT 1 FROM repo_blobs rb WHERE rb.digest = b.digest) \
-                         AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.digest = b.digest)",
-                    )
-                    .fetch_all(&mut *c)
-                    .await?;
-                    for d in &digests {
-                        sqlx::query("DELETE FROM blobs WHERE digest = ?")
-                            .bind(d)
-                            .execute(&mut *c)
-                            .await?;
-                    }
-                    Ok(digests)
                 })
             })
             .await

@@ -2,6 +2,7 @@
 
 use sqlx::{Row, SqliteConnection};
 
+use super::gc::{ensure_blob, Store};
 use super::{ensure_repo, Db};
 use crate::error::Error;
 
@@ -45,7 +46,8 @@ impl Db {
     /// the tag is written.
     ///
     /// # Errors
-    /// `ManifestBlobUnknown` naming the first missing reference; `Db` on failure.
+    /// `ManifestBlobUnknown` naming the first missing reference; `BlobCollected` when the
+    /// manifest's own bytes were collected meanwhile; `Db` on failure.
     pub async fn put_manifest(
         &self,
         repo: &str,
@@ -60,6 +62,7 @@ impl Db {
             tag.map(str::to_owned),
         );
         let size = to_i64(m.size)?;
+        let files = self.store();
         self.writer
             .write(move |c| {
                 Box::pin(async move {
@@ -71,7 +74,7 @@ impl Db {
                     let (repo_id, stored) = manifest_state(c, &repo, &m.digest).await?;
                     if !stored {
                         check_references(c, repo_id, &refs).await?;
-                        insert_manifest(c, repo_id, &m, size, &refs).await?;
+                        insert_manifest(c, &files, repo_id, &m, size, &refs).await?;
                     }
                     if let Some(tag) = tag {
                         sqlx::query("INSERT INTO tags (repo_id, name, digest) VALUES (?, ?, ?) ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest")
@@ -288,16 +291,13 @@ async fn check_references(
 /// The manifest's blob row, its link, its row and its references.
 async fn insert_manifest(
     c: &mut SqliteConnection,
+    files: &Store,
     repo_id: i64,
     m: &ManifestRow,
     size: i64,
     refs: &References,
 ) -> Result<(), Error> {
-    sqlx::query("INSERT OR IGNORE INTO blobs (digest, size) VALUES (?, ?)")
-        .bind(&m.digest)
-        .bind(size)
-        .execute(&mut *c)
-        .await?;
+    ensure_blob(c, files, &m.digest, size).await?;
     sqlx::query("INSERT OR IGNORE INTO repo_blobs (repo_id, digest) VALUES (?, ?)")
         .bind(repo_id)
         .bind(&m.digest)

@@ -5,6 +5,7 @@
 //! state or the new one.
 
 mod blobs;
+pub mod gc;
 mod listing;
 mod manifests;
 mod uploads;
@@ -28,14 +29,17 @@ pub struct Db {
     writer: writer::Writer,
     /// Read-only connections for everything else.
     reader: SqlitePool,
+    /// Where blob bytes live, checked when a blob row is created (see [`gc::ensure_blob`]).
+    files: gc::Store,
 }
 
 impl Db {
-    /// Opens (creating it if needed) and migrates the database at `file`.
+    /// Opens (creating it if needed) and migrates the database at `file`, whose blob bytes
+    /// live in `files`.
     ///
     /// # Errors
     /// `Db` or `Migrate` when the file cannot be opened or migrated.
-    pub async fn open(file: &Path) -> Result<Self, Error> {
+    pub async fn open(file: &Path, files: gc::Store) -> Result<Self, Error> {
         let base = SqliteConnectOptions::from_str("sqlite://")?
             .filename(file)
             .journal_mode(SqliteJournalMode::Wal)
@@ -52,7 +56,11 @@ impl Db {
             .connect_with(base.read_only(true))
             .await?;
         let writer = writer::Writer::spawn(writer.acquire().await?);
-        Ok(Self { writer, reader })
+        Ok(Self {
+            writer,
+            reader,
+            files,
+        })
     }
 
     /// Waits until every write queued before this call is committed.

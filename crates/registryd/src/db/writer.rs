@@ -26,7 +26,7 @@ trait Job: Send {
     /// Runs the statements; `false` when they failed (the caller then rolls them back).
     fn run<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, bool>;
     /// Answers the caller: its own result when `outcome` is `Ok`, else that error.
-    fn finish(self: Box<Self>, outcome: Result<(), String>);
+    fn finish(self: Box<Self>, outcome: Result<(), Failure>);
 }
 
 /// A [`Job`] made of a closure and the channel its caller waits on.
@@ -53,13 +53,13 @@ where
         })
     }
 
-    fn finish(self: Box<Self>, outcome: Result<(), String>) {
+    fn finish(self: Box<Self>, outcome: Result<(), Failure>) {
         let answer = match (outcome, self.result) {
             // A failed write was rolled back alone: its own error is the answer.
             (_, Some(Err(mine))) => Err(mine),
             (Ok(()), Some(Ok(value))) => Ok(value),
             (Ok(()), None) => Err(Error::Internal("write was not run".into())),
-            (Err(e), _) => Err(Error::Internal(format!("database write failed: {e}"))),
+            (Err(e), _) => Err(e.into()),
         };
         if let Err(Err(e)) = self.reply.send(answer) {
             // Nobody waits for a submitted write: its failure is only logged.
@@ -133,6 +133,43 @@ impl Writer {
     }
 }
 
+/// Why a batch failed, as every write of it learns.
+#[derive(Debug, Clone)]
+struct Failure {
+    message: String,
+    /// SQLite's `SQLITE_FULL`: the disk is full (answered 507, not 500).
+    disk_full: bool,
+}
+
+impl From<sqlx::Error> for Failure {
+    fn from(e: sqlx::Error) -> Self {
+        /// SQLite's `SQLITE_FULL`.
+        const SQLITE_FULL: &str = "13";
+        let disk_full = e
+            .as_database_error()
+            .and_then(|d| d.code())
+            .is_some_and(|c| c == SQLITE_FULL);
+        Self {
+            message: e.to_string(),
+            disk_full,
+        }
+    }
+}
+
+impl From<Failure> for Error {
+    fn from(f: Failure) -> Self {
+        let message = format!("database write failed: {}", f.message);
+        if f.disk_full {
+            Error::Io(std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                message,
+            ))
+        } else {
+            Error::Internal(message)
+        }
+    }
+}
+
 fn stopped() -> Error {
     Error::Internal("the database writer has stopped".into())
 }
@@ -142,13 +179,13 @@ fn stopped() -> Error {
 fn exec<'a>(
     conn: &'a mut SqliteConnection,
     sql: &'static str,
-) -> BoxFuture<'a, Result<(), String>> {
+) -> BoxFuture<'a, Result<(), Failure>> {
     Box::pin(async move {
         sqlx::query(sql)
             .execute(conn)
             .await
             .map(drop)
-            .map_err(|e| e.to_string())
+            .map_err(Failure::from)
     })
 }
 
@@ -159,7 +196,10 @@ async fn run(mut conn: PoolConnection<Sqlite>, mut rx: mpsc::Receiver<Box<dyn Jo
         let mut outcome = run_batch(&mut conn, &mut batch).await;
         if outcome.is_err() {
             if let Err(e) = exec(&mut conn, "ROLLBACK").await {
-                outcome = outcome.map_err(|first| format!("{first}; rollback: {e}"));
+                outcome = outcome.map_err(|first| Failure {
+                    message: format!("{}; rollback: {}", first.message, e.message),
+                    ..first
+                });
             }
         }
         metrics::counter!("registry_db_commits_total").increment(1);
@@ -171,7 +211,7 @@ async fn run(mut conn: PoolConnection<Sqlite>, mut rx: mpsc::Receiver<Box<dyn Jo
 
 /// Runs the jobs in one transaction, each after a fresh savepoint that is rolled back when the
 /// job fails, and commits. On any other failure the caller rolls the whole batch back.
-async fn run_batch(conn: &mut SqliteConnection, batch: &mut [Box<dyn Job>]) -> Result<(), String> {
+async fn run_batch(conn: &mut SqliteConnection, batch: &mut [Box<dyn Job>]) -> Result<(), Failure> {
     exec(conn, "BEGIN IMMEDIATE; SAVEPOINT job").await?;
     for job in batch.iter_mut() {
         let next = if job.run(conn).await {

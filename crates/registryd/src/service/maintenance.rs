@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use uuid::Uuid;
 
-use super::Registry;
+use super::{GcRun, Registry};
 use crate::config::Maintenance;
 use crate::error::Error;
 
@@ -68,11 +68,11 @@ pub fn spawn_maintenance(registry: &Arc<Registry>, cfg: &Maintenance) {
         });
     }
     if cfg.gc.enabled {
-        every(registry, cfg.gc.interval, |reg| async move {
-            match reg.collect_garbage().await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(removed = n, "collected unreferenced blobs"),
-                Err(e) => tracing::warn!(error = %e, "garbage collection failed"),
+        let run = GcRun::from_config(&cfg.gc);
+        every(registry, cfg.gc.interval, move |reg| async move {
+            // The run logs what it freed.
+            if let Err(e) = reg.collect_garbage(run).await {
+                tracing::warn!(error = %e, "garbage collection failed");
             }
         });
     }

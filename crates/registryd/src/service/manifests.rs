@@ -3,6 +3,7 @@
 
 use bytes::Bytes;
 
+use super::gc::placed;
 use super::manifest_doc::{self, OCI_INDEX};
 use super::Registry;
 use crate::db::{ManifestRow, Referrer};
@@ -117,16 +118,16 @@ impl Registry {
             subject: parsed.subject.as_ref().map(ToString::to_string),
             annotations: parsed.annotations.clone(),
         };
-        let _commit = self.commit_lock.read().await;
-        self.files.write_blob(&digest, body).await?;
         let tag = match reference {
             Reference::Tag(t) => Some(t.as_str()),
             Reference::Digest(_) => None,
         };
-        let stored = self
-            .db
-            .put_manifest(repo.as_str(), &row, &parsed.references(), tag)
-            .await;
+        let (refs, digest_ref) = (parsed.references(), &digest);
+        let stored = placed(
+            || async move { Ok(self.files.write_blob(digest_ref, body).await?) },
+            || self.db.put_manifest(repo.as_str(), &row, &refs, tag),
+        )
+        .await;
         self.manifest_cache.invalidate(repo.as_str());
         stored?;
         Ok((digest, parsed.subject))

@@ -1,5 +1,5 @@
 //! The registry's behaviour, independent of HTTP: blobs, upload sessions, manifests, tags,
-//! referrers and the catalog. Calls [`crate::db`] for metadata and [`crate::storage`] for bytes;
+//! referrers, the catalog, and garbage collection. Calls [`crate::db`] for metadata and [`crate::storage`] for bytes;
 //! never the routes.
 
 mod blobs;
@@ -11,11 +11,15 @@ mod manifest_doc;
 mod manifests;
 mod uploads;
 
+use std::sync::Arc;
+
+use crate::db::gc::Store;
 use crate::db::Db;
 use crate::error::Error;
 use crate::storage::paths::Paths;
 use crate::storage::Files;
 
+pub use gc::{GcCommand, GcReport, GcRun};
 pub use listing::{Page, MAX_PAGE};
 pub use maintenance::spawn_maintenance;
 pub use manifests::StoredManifest;
@@ -34,10 +38,6 @@ pub struct Registry {
     uploads: uploads::HashStates,
     /// `storage.delete.enabled`.
     delete_enabled: bool,
-    /// Held (shared) by every operation that makes a stored blob reachable — commit, mount,
-    /// manifest push — across its file and row writes, and (exclusive) by garbage collection,
-    /// so a blob is never collected between its bytes landing and its row pointing at them.
-    commit_lock: tokio::sync::RwLock<()>,
 }
 
 impl Registry {
@@ -48,17 +48,20 @@ impl Registry {
     pub async fn open(root: &std::path::Path, delete_enabled: bool) -> Result<Self, Error> {
         let paths = Paths::new(root);
         let files = Files::open(paths.clone()).await?;
-        let db = Db::open(&paths.database()).await?;
+        let store = Store(Arc::new(gc::StoreFiles(files.clone())));
+        let db = Db::open(&paths.database(), store).await?;
         #[allow(clippy::cast_precision_loss)]
         metrics::gauge!("registry_uploads_in_progress").set(db.count_uploads().await? as f64);
-        Ok(Self {
+        let registry = Self {
             db,
             files,
             manifest_cache: manifest_cache::ManifestCache::default(),
             uploads: uploads::HashStates::default(),
             delete_enabled,
-            commit_lock: tokio::sync::RwLock::new(()),
-        })
+        };
+        // Bytes a collection was removing when it stopped (a crash) go back or go.
+        registry.settle_trash().await?;
+        Ok(registry)
     }
 
     /// Waits until every database write queued so far is committed (at shutdown).

@@ -15,6 +15,7 @@ use futures_util::Stream;
 use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
+use super::gc::placed;
 use super::Registry;
 use crate::error::Error;
 use crate::names::{Digest, RepoName};
@@ -265,9 +266,10 @@ impl Registry {
             (Err(AppendError::Body(m)), _) => Some(Error::BlobUploadInvalid(format!(
                 "request body failed: {m}"
             ))),
-            (Err(AppendError::Io(e)), _) => {
-                Some(Error::Internal(format!("appending to upload {uuid}: {e}")))
-            }
+            (Err(AppendError::Io(e)), _) => Some(Error::Io(std::io::Error::new(
+                e.kind(),
+                format!("appending to upload {uuid}: {e}"),
+            ))),
         };
         if let Some(err) = failure {
             self.files.truncate_upload(&uuid, before.size).await?;
@@ -316,16 +318,20 @@ impl Registry {
                 "content is {actual}, not {digest}"
             )));
         }
-        let _commit = self.commit_lock.read().await;
-        self.files.commit_upload(&uuid, digest).await?;
-        self.db
-            .link_blob(
-                repo.as_str(),
-                digest.as_str(),
-                size,
-                Some(&uuid.to_string()),
-            )
-            .await?;
+        let session = uuid.to_string();
+        placed(
+            || async move { Ok(self.files.commit_upload(&uuid, digest).await?) },
+            || {
+                self.db
+                    .link_blob(repo.as_str(), digest.as_str(), size, Some(session.as_str()))
+            },
+        )
+        .await?;
+        // The blob is stored and recorded; its upload file (a second link to the same bytes)
+        // is only clutter now, and a stray one is purged later.
+        if let Err(e) = self.files.remove_upload(&uuid).await {
+            tracing::warn!(%uuid, error = %e, "removing a committed upload's file failed");
+        }
         self.uploads.forget(&uuid);
         upload_gauge(-1.0);
         Ok(())
@@ -380,7 +386,6 @@ impl Registry {
         digest: &Digest,
         from: Option<&RepoName>,
     ) -> Result<bool, Error> {
-        let _commit = self.commit_lock.read().await;
         let size = match from {
             Some(from) => {
                 self.db
@@ -390,10 +395,15 @@ impl Registry {
             None => self.db.blob_size(digest.as_str()).await?,
         };
         let Some(size) = size else { return Ok(false) };
-        self.db
+        match self
+            .db
             .link_blob(repo.as_str(), digest.as_str(), size, None)
-            .await?;
-        Ok(true)
+            .await
+        {
+            // Collected since it was found: an ordinary upload instead.
+            Err(Error::BlobCollected(_)) => Ok(false),
+            linked => linked.map(|()| true),
+        }
     }
 
     async fn check_owner(&self, repo: &RepoName, uuid: Uuid) -> Result<(), Error> {

@@ -11,6 +11,9 @@
 //! thread in [`READ_CHUNK`] pieces, a few ahead of the socket.
 
 pub mod paths;
+mod trash;
+
+pub use trash::BlobFile;
 
 use std::collections::HashMap;
 use std::io;
@@ -71,6 +74,7 @@ impl Files {
     pub async fn open(paths: Paths) -> io::Result<Self> {
         fs::create_dir_all(paths.uploads_dir()).await?;
         fs::create_dir_all(paths.blobs_dir()).await?;
+        fs::create_dir_all(paths.trash_dir()).await?;
         Ok(Self {
             paths,
             syncing: Arc::default(),
@@ -208,11 +212,13 @@ impl Files {
         }
     }
 
-    /// Moves a verified upload into the blob store: fsync, rename, fsync the directory. When the
-    /// blob is already stored the upload file is just removed (content is immutable).
+    /// Puts a verified upload into the blob store: fsync, hard link, fsync the directory; when
+    /// the blob is already stored nothing is done (content is immutable). The upload file stays,
+    /// so that the bytes can be placed again should garbage collection take them before their
+    /// row is committed (see `service/gc.rs`): the caller removes it then.
     ///
     /// # Errors
-    /// On disk failure; the upload file is left for the caller to remove.
+    /// On disk failure.
     pub async fn commit_upload(&self, uuid: &Uuid, digest: &Digest) -> io::Result<()> {
         self.settle(uuid).await?;
         let (paths, uuid, digest) = (self.paths.clone(), *uuid, digest.clone());
@@ -232,10 +238,8 @@ impl Files {
             let from = paths.upload(&Uuid::new_v4());
             let result =
                 std::fs::write(&from, &bytes).and_then(|()| commit(&paths, &from, &digest));
-            if result.is_err() {
-                let _ = std::fs::remove_file(&from);
-            }
-            result
+            let removed = remove_if_present(&from);
+            result.and(removed)
         })
         .await
     }
@@ -269,40 +273,6 @@ impl Files {
             out.push((uuid, entry.metadata().await?.modified()?));
         }
         Ok(out)
-    }
-
-    /// Every blob file in the store, by digest (files not named by a digest are skipped).
-    ///
-    /// # Errors
-    /// On disk failure.
-    pub async fn list_blobs(&self) -> io::Result<Vec<Digest>> {
-        let mut out = vec![];
-        let mut prefixes = fs::read_dir(self.paths.blobs_dir()).await?;
-        while let Some(prefix) = prefixes.next_entry().await? {
-            if !prefix.file_type().await?.is_dir() {
-                continue;
-            }
-            let mut files = fs::read_dir(prefix.path()).await?;
-            while let Some(file) = files.next_entry().await? {
-                let name = file.file_name();
-                if let Some(d) = name
-                    .to_str()
-                    .and_then(|n| Digest::parse(&format!("sha256:{n}")).ok())
-                {
-                    out.push(d);
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    /// Deletes a stored blob's bytes; absence is fine.
-    ///
-    /// # Errors
-    /// On disk failure other than absence.
-    pub async fn remove_blob(&self, digest: &Digest) -> io::Result<()> {
-        let path = self.paths.blob(digest);
-        blocking(move || remove_if_present(&path)).await
     }
 
     /// Streams `len` bytes of a stored blob from offset `start`, read by a blocking thread a
@@ -421,20 +391,27 @@ fn remove_if_present(path: &Path) -> io::Result<()> {
     }
 }
 
-/// Moves the fully written file `from` to the blob `digest` durably (see [`Files::commit_upload`]).
+/// Links the fully written file `from` as the blob `digest` durably (see
+/// [`Files::commit_upload`]). Its modification time becomes now: garbage collection leaves
+/// row-less files younger than its grace period alone, and these bytes are about to get a row.
 fn commit(paths: &Paths, from: &Path, digest: &Digest) -> io::Result<()> {
     let to = paths.blob(digest);
     if to.exists() {
-        return remove_if_present(from);
+        return Ok(());
     }
-    std::fs::File::open(from)?.sync_data()?;
+    let file = std::fs::OpenOptions::new().write(true).open(from)?;
+    file.set_modified(std::time::SystemTime::now())?;
+    file.sync_data()?;
     let dir = paths.blob_dir(digest);
     if !dir.exists() {
         std::fs::create_dir_all(&dir)?;
         // The new `ab/` entry must survive a power loss as well as the file inside it.
         std::fs::File::open(paths.blobs_dir())?.sync_all()?;
     }
-    std::fs::rename(from, &to)?;
+    match std::fs::hard_link(from, &to) {
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+        _ => {}
+    }
     std::fs::File::open(&dir)?.sync_all()
 }
 
@@ -460,6 +437,7 @@ mod tests {
         assert_eq!(h.finalize(), h2.finalize());
         let digest = Digest::of(b"hello world");
         files.commit_upload(&uuid, &digest).await.unwrap();
+        files.remove_upload(&uuid).await.unwrap();
         assert_eq!(files.upload_len(&uuid).await.unwrap(), None);
         assert_eq!(&files.read_blob(&digest).await.unwrap()[..], b"hello world");
     }

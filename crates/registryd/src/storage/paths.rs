@@ -5,6 +5,7 @@
 //!   registry.db                      SQLite metadata (plus -wal / -shm)
 //!   blobs/sha256/<hex[0..2]>/<hex>   verified content, named by its digest, shared by all repos
 //!   uploads/<uuid>                   bytes of an upload session (or a manifest) not yet verified
+//!   trash/<hex>                      blob bytes garbage collection is removing (see service/gc.rs)
 //! ```
 //!
 //! Inputs are validated types ([`Digest`], [`Uuid`]), so no path can leave the root.
@@ -58,6 +59,18 @@ impl Paths {
     #[must_use]
     pub fn blobs_dir(&self) -> PathBuf {
         self.root.join("blobs").join("sha256")
+    }
+
+    /// Folder of blob bytes being collected.
+    #[must_use]
+    pub fn trash_dir(&self) -> PathBuf {
+        self.root.join("trash")
+    }
+
+    /// A blob's bytes while being collected.
+    #[must_use]
+    pub fn trashed(&self, digest: &Digest) -> PathBuf {
+        self.trash_dir().join(digest.hex())
     }
 
     /// The folder a blob lives in (`blobs/sha256/ab`).
