@@ -7,6 +7,7 @@ mod journey;
 mod registry_auth;
 mod registry_blobs;
 mod registry_crash;
+mod registry_descriptors;
 mod registry_discovery;
 mod registry_docker;
 mod registry_edges;
