@@ -4,6 +4,7 @@
 
 mod interop_registry2;
 mod journey;
+mod registry_abuse;
 mod registry_auth;
 mod registry_blobs;
 mod registry_crash;
@@ -22,5 +23,6 @@ mod registry_races;
 mod registry_referrers;
 mod registry_restart;
 mod registry_skopeo;
+mod registry_upload_caps;
 mod registry_uploads;
 mod tls;

@@ -50,6 +50,7 @@ mod tests {
         ] {
             reg.upload_whole(
                 repo,
+                "",
                 d,
                 String::new(),
                 futures_util::stream::iter([Ok::<_, std::io::Error>(
