@@ -257,3 +257,32 @@ async fn overflowing_content_ranges_are_416_and_change_nothing() {
         .await;
     assert_eq!(resp.bytes().await.unwrap().as_ref(), blob.bytes.as_slice());
 }
+
+#[tokio::test]
+async fn a_content_length_near_u64_max_is_a_client_error_and_changes_nothing() {
+    let env = TestEnv::standard().await;
+    let addr = env.registryd.daemon.addr;
+    let registry = env.registry();
+    let token = env.admin_token(&["team/app"]).await;
+    let location = registry.start_upload("team/app", &token).await;
+    let upload = reqwest::Url::parse(&registry.url(&location)).unwrap();
+    for length in [u64::MAX, u64::MAX - 3, u64::MAX / 2 + 1] {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let head = format!(
+            "PATCH {} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Length: {length}\r\n\r\nhello",
+            upload.path()
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        // The client gives up: the body ends far short of its announced length.
+        stream.shutdown().await.unwrap();
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+            .await
+            .expect("an answer once the body ended")
+            .unwrap();
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 4"), "{length}: {answer}");
+        let resp = registry.get(&location, Some(&token)).await;
+        assert_eq!(upload_range(&resp), "0-0", "{length} moved the session");
+    }
+}
