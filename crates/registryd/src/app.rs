@@ -56,7 +56,8 @@ pub async fn build(cfg: &Config) -> Result<App, Error> {
         &cfg.storage.filesystem.rootdirectory,
         cfg.storage.delete.enabled,
     )
-    .await?;
+    .await?
+    .with_upload_limits(cfg.storage.uploadlimits.clone());
     let registry = Arc::new(registry);
     spawn_maintenance(&registry, &cfg.storage.maintenance);
     let state = Arc::new(AppState {

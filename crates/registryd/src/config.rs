@@ -59,6 +59,41 @@ pub struct Storage {
     /// Background upkeep of the data directory.
     #[serde(default)]
     pub maintenance: Maintenance,
+    /// Caps on open upload sessions (each holds a file and a row until it ends).
+    #[serde(default)]
+    pub uploadlimits: UploadLimits,
+}
+
+/// `storage.uploadlimits` (ours): open upload sessions allowed at once; past either cap a new
+/// session is refused with 429 `TOOMANYREQUESTS` until one ends.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadLimits {
+    /// Per repository. Docker pushes 3 layers at a time: 256 lets ~80 pushes to one repository
+    /// run together.
+    #[serde(default = "default_per_repository")]
+    pub perrepository: usize,
+    /// Per token subject or htpasswd user (anonymous and open-registry clients share `""`):
+    /// a busy CI account pushing to many repositories at once.
+    #[serde(default = "default_per_subject")]
+    pub persubject: usize,
+}
+
+impl Default for UploadLimits {
+    fn default() -> Self {
+        Self {
+            perrepository: default_per_repository(),
+            persubject: default_per_subject(),
+        }
+    }
+}
+
+fn default_per_repository() -> usize {
+    256
+}
+
+fn default_per_subject() -> usize {
+    1024
 }
 
 /// `storage.maintenance`.
@@ -121,7 +156,7 @@ pub struct UploadPurging {
     /// On unless set to false.
     #[serde(default = "default_true")]
     pub enabled: bool,
-    /// Sessions older than this are removed.
+    /// Sessions idle (no chunk received) this long are removed.
     #[serde(default = "default_purge_age", deserialize_with = "go_duration")]
     pub age: Duration,
     /// How often to look.
@@ -147,12 +182,14 @@ fn default_true() -> bool {
     true
 }
 
+/// registry:2 waits a week, but here an idle session holds a file and a slot of the caps; a
+/// session still receiving chunks is never idle, so hours are plenty.
 fn default_purge_age() -> Duration {
-    Duration::from_secs(168 * 3600)
+    Duration::from_secs(2 * 3600)
 }
 
 fn default_purge_interval() -> Duration {
-    Duration::from_secs(24 * 3600)
+    Duration::from_secs(15 * 60)
 }
 
 fn go_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
@@ -401,7 +438,9 @@ auth:
         .unwrap();
         let p = cfg.storage.maintenance.uploadpurging;
         assert!(p.enabled && !p.dryrun);
-        assert_eq!(p.age, Duration::from_secs(168 * 3600));
+        assert_eq!(p.age, Duration::from_secs(2 * 3600));
+        let limits = &cfg.storage.uploadlimits;
+        assert_eq!((limits.perrepository, limits.persubject), (256, 1024));
         assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
         assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
         for bad in ["", "h", "5", "5d", "-1h", "1.5h"] {
@@ -417,6 +456,12 @@ auth:
             (p.age, p.interval, p.dryrun),
             (Duration::from_secs(7200), Duration::from_secs(600), true)
         );
+        let text = "http: {addr: \"127.0.0.1:1\"}\nstorage: {filesystem: {rootdirectory: d}, uploadlimits: {perrepository: 3}}\n";
+        let limits = Config::parse(text, Path::new("/"))
+            .unwrap()
+            .storage
+            .uploadlimits;
+        assert_eq!((limits.perrepository, limits.persubject), (3, 1024));
         let bad = "http: {addr: \"127.0.0.1:1\"}\nstorage: {filesystem: {rootdirectory: d}, maintenance: {uploadpurging: {age: forever}}}\n";
         assert!(Config::parse(bad, Path::new("/")).is_err());
     }

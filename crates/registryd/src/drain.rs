@@ -4,7 +4,11 @@
 //! body is left unread, the server must drop the connection, and a client still sending a large
 //! layer sees a reset instead of the answer. This layer hands the handler a view of the body,
 //! then reads what the handler left (up to [`DRAIN_LIMIT`] bytes, within [`DRAIN_TIME`]) before
-//! the answer goes out; past those bounds it answers with `Connection: close`.
+//! the answer goes out; past those bounds it answers with `Connection: close`. A request refused
+//! for want of credentials (401) is not drained: its answer goes out at once, with
+//! `Connection: close`, and only [`LINGER_LIMIT`] more bytes are read (after the answer, so a
+//! client still sending a small body reads the answer rather than a reset connection). A client
+//! without credentials cannot make the server read more than that.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -13,7 +17,7 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use http_body::{Frame, SizeHint};
@@ -21,6 +25,9 @@ use http_body_util::BodyExt;
 
 /// How many unread bytes are read and thrown away to keep the connection.
 pub const DRAIN_LIMIT: u64 = 64 << 20;
+/// How many unread bytes of a request refused with 401 are read, after its answer, before the
+/// connection closes.
+pub const LINGER_LIMIT: u64 = 1 << 20;
 /// How long draining may take before the connection is given up instead.
 pub const DRAIN_TIME: Duration = Duration::from_secs(10);
 
@@ -67,13 +74,20 @@ pub async fn drain_unread_body(req: Request, next: Next) -> Response {
     let view = Body::new(SharedBody(slot.clone()));
     let mut resp = next.run(Request::from_parts(parts, view)).await;
     let rest = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
-    if let Some(rest) = rest {
-        let drained = tokio::time::timeout(DRAIN_TIME, discard(rest, DRAIN_LIMIT)).await;
-        if !matches!(drained, Ok(true)) {
-            resp.headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        }
+    let Some(rest) = rest else { return resp };
+    if resp.status() == StatusCode::UNAUTHORIZED {
+        tokio::spawn(tokio::time::timeout(
+            DRAIN_TIME,
+            discard(rest, LINGER_LIMIT),
+        ));
+    } else if matches!(
+        tokio::time::timeout(DRAIN_TIME, discard(rest, DRAIN_LIMIT)).await,
+        Ok(true)
+    ) {
+        return resp;
     }
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
     resp
 }
 
@@ -100,12 +114,17 @@ mod tests {
 
     use super::*;
 
-    /// A handler that answers from the headers alone, as the auth check does.
+    /// Handlers that answer from the headers alone, as the auth check and an out-of-order
+    /// chunk do.
     fn app() -> Router {
         Router::new()
             .route(
                 "/refuse",
-                post(|| async { (axum::http::StatusCode::UNAUTHORIZED, "no") }),
+                post(|| async { (StatusCode::RANGE_NOT_SATISFIABLE, "no") }),
+            )
+            .route(
+                "/unauthorized",
+                post(|| async { (StatusCode::UNAUTHORIZED, "no") }),
             )
             .route(
                 "/read",
@@ -123,8 +142,23 @@ mod tests {
     #[tokio::test]
     async fn an_unread_body_is_drained_and_the_connection_kept() {
         let resp = app().oneshot(post_body("/refuse", 1 << 20)).await.unwrap();
-        assert_eq!(resp.status(), 401);
+        assert_eq!(resp.status(), 416);
         assert!(resp.headers().get(header::CONNECTION).is_none());
+    }
+
+    #[tokio::test]
+    async fn an_unauthorized_request_is_answered_without_reading_its_body() {
+        // A body that never ends: draining it would wait for DRAIN_TIME.
+        let endless = futures_util::stream::pending::<Result<Bytes, std::io::Error>>();
+        let req = Request::post("/unauthorized")
+            .body(Body::from_stream(endless))
+            .unwrap();
+        let resp = tokio::time::timeout(DRAIN_TIME / 2, app().oneshot(req))
+            .await
+            .expect("answered without waiting for the body")
+            .unwrap();
+        assert_eq!(resp.status(), 401);
+        assert_eq!(resp.headers()[header::CONNECTION], "close");
     }
 
     #[tokio::test]

@@ -51,6 +51,9 @@ pub enum Error {
     /// No or bad credentials; carries the `WWW-Authenticate` value.
     #[error("authentication required")]
     Unauthorized { challenge: String },
+    /// A cap on open upload sessions is reached (`storage.uploadlimits`).
+    #[error("too many upload sessions: {0}")]
+    TooManyUploads(String),
     #[error("the operation is unsupported: {0}")]
     Unsupported(String),
     /// A path under `/v2/` that names no endpoint.
@@ -98,7 +101,7 @@ impl Error {
             | Self::RangeInvalid { .. }
             | Self::ContentRangeInvalid(_) => "RANGE_INVALID",
             Self::Unauthorized { .. } => "UNAUTHORIZED",
-            Self::Db(sqlx::Error::PoolTimedOut) => "TOOMANYREQUESTS",
+            Self::Db(sqlx::Error::PoolTimedOut) | Self::TooManyUploads(_) => "TOOMANYREQUESTS",
             Self::Unsupported(_) | Self::NotFound(_) | Self::BadParameter(_) => "UNSUPPORTED",
             Self::Config(_)
             | Self::Db(_)
@@ -133,7 +136,9 @@ impl Error {
             | Self::RangeInvalid { .. }
             | Self::ContentRangeInvalid(_) => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
-            Self::Db(sqlx::Error::PoolTimedOut) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Db(sqlx::Error::PoolTimedOut) | Self::TooManyUploads(_) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::Unsupported(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Config(_)
             | Self::Db(_)
@@ -180,12 +185,12 @@ impl From<token::NameError> for Error {
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        let message = match self.status() {
-            StatusCode::INTERNAL_SERVER_ERROR => "internal server error".to_owned(),
-            StatusCode::INSUFFICIENT_STORAGE => {
+        let message = match &self {
+            Self::Db(sqlx::Error::PoolTimedOut) => "too many requests: retry later".to_owned(),
+            _ if self.status() == StatusCode::INSUFFICIENT_STORAGE => {
                 "registry storage is full: retry once space is freed".to_owned()
             }
-            StatusCode::TOO_MANY_REQUESTS => "too many requests: retry later".to_owned(),
+            _ if self.is_internal() => "internal server error".to_owned(),
             _ => self.to_string(),
         };
         let body = json!({"errors": [{"code": self.code(), "message": message, "detail": ""}]});
@@ -307,6 +312,18 @@ mod tests {
             Error::Db(sqlx::Error::RowNotFound).status(),
             StatusCode::INTERNAL_SERVER_ERROR
         );
+    }
+
+    #[tokio::test]
+    async fn a_full_upload_cap_says_so_with_429() {
+        let resp = Error::TooManyUploads("a has 5 open".into()).into_response();
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+        let v = body_json(resp).await;
+        assert_eq!(v["errors"][0]["code"], "TOOMANYREQUESTS");
+        assert!(v["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("a has 5 open"));
     }
 
     #[test]

@@ -4,9 +4,11 @@
 
 mod interop_registry2;
 mod journey;
+mod registry_abuse;
 mod registry_auth;
 mod registry_blobs;
 mod registry_crash;
+mod registry_descriptors;
 mod registry_discovery;
 mod registry_disk_full;
 mod registry_docker;
@@ -24,5 +26,6 @@ mod registry_races;
 mod registry_referrers;
 mod registry_restart;
 mod registry_skopeo;
+mod registry_upload_caps;
 mod registry_uploads;
 mod tls;

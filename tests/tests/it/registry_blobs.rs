@@ -196,7 +196,7 @@ async fn cross_repository_mount_and_its_fallback() {
         StatusCode::NOT_FOUND
     );
 
-    // `from` omitted and the blob known: mounted automatically.
+    // `from` omitted: mounted automatically from a repository the token may pull (team/src).
     let resp = registry
         .send(mount("team/auto", None, &blob.digest, &token))
         .await;
@@ -207,6 +207,51 @@ async fn cross_repository_mount_and_its_fallback() {
             .await,
         StatusCode::OK
     );
+
+    // Never from a repository the token may not pull: a session, as for an unknown digest.
+    let blind = env
+        .token("admin", &["repository:team/blind:pull,push"])
+        .await;
+    for from in [None, Some("team/src")] {
+        let resp = registry
+            .send(mount("team/blind", from, &blob.digest, &blind))
+            .await;
+        assert_eq!(resp.status(), StatusCode::ACCEPTED, "from {from:?}");
+        assert_eq!(
+            registry
+                .blob_status("team/blind", &blob.digest, Some(&blind))
+                .await,
+            StatusCode::NOT_FOUND,
+            "from {from:?}"
+        );
+    }
+    // A `from` the token may not pull: automatic discovery, from a repository it may pull.
+    let other = env
+        .token(
+            "admin",
+            &["repository:team/dst:pull", "repository:team/via:pull,push"],
+        )
+        .await;
+    let resp = registry
+        .send(mount("team/via", Some("team/src"), &blob.digest, &other))
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED, "mount via team/dst");
+}
+
+#[tokio::test]
+async fn an_open_registry_mounts_from_any_repository() {
+    let env = TestEnv::open().await;
+    let registry = env.registry();
+    let blob = Content::random(300);
+    registry.push_blob("team/src", &blob, None).await;
+    let req = registry
+        .request(Method::POST, "/v2/team/auto/blobs/uploads/", None)
+        .query(&[("mount", blob.digest.as_str())]);
+    assert_eq!(registry.send(req).await.status(), StatusCode::CREATED);
+    let resp = registry
+        .get(&format!("/v2/team/auto/blobs/{}", blob.digest), None)
+        .await;
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), blob.bytes.as_slice());
 }
 
 #[tokio::test]

@@ -227,3 +227,80 @@ async fn a_manifest_of_exactly_4_mib_is_accepted() {
         .assert_serves("team/app", "big", &exact, &token)
         .await;
 }
+
+/// Files under the data directory other than the database's, and their total size.
+fn stored_files(data: &std::path::Path) -> (usize, u64) {
+    let (mut files, mut bytes) = (0, 0);
+    let mut stack = vec![data.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            let meta = entry.metadata().unwrap();
+            if meta.is_dir() {
+                stack.push(path);
+            } else if !entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with("registry.db")
+            {
+                files += 1;
+                bytes += meta.len();
+            }
+        }
+    }
+    (files, bytes)
+}
+
+#[tokio::test]
+async fn refused_manifest_puts_leave_nothing_on_disk() {
+    let env = TestEnv::standard().await;
+    let registry = env.registry();
+    let token = admin(&env, "team/app").await;
+    let image = Image::random(1);
+    registry
+        .push_image("team/app", "base", &image, Some(&token))
+        .await;
+    let data = env.dir.path().join("data");
+    let before = stored_files(&data);
+    let missing = Content::random(7);
+    for i in 0..50 {
+        let mut body: serde_json::Value = serde_json::from_slice(&image.manifest.bytes).unwrap();
+        // Half a MiB each, and each one different.
+        body["annotations"] = json!({"i": i, "padding": "x".repeat(512 * 1024)});
+        let (code, status) = match i % 4 {
+            0 => {
+                body["layers"][0] = missing.descriptor();
+                ("MANIFEST_BLOB_UNKNOWN", StatusCode::BAD_REQUEST)
+            }
+            1 => {
+                body["layers"][0]["size"] = json!(999_999);
+                ("MANIFEST_INVALID", StatusCode::BAD_REQUEST)
+            }
+            2 => {
+                body["config"]["mediaType"] = json!("");
+                ("MANIFEST_INVALID", StatusCode::BAD_REQUEST)
+            }
+            _ => {
+                body["annotations"]["padding"] = json!("x".repeat(4 * 1024 * 1024));
+                ("SIZE_INVALID", StatusCode::PAYLOAD_TOO_LARGE)
+            }
+        };
+        let manifest = Content::json(&body, OCI_MANIFEST);
+        let resp = registry
+            .put_manifest("team/app", &format!("refused{i}"), &manifest, Some(&token))
+            .await;
+        expect_error(resp, status, code).await;
+    }
+    assert_eq!(
+        stored_files(&data),
+        before,
+        "refused PUTs left files behind (count, bytes)"
+    );
+    let resp = registry
+        .get("/v2/team/app/tags/list", Some(&token))
+        .await
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    assert_eq!(resp["tags"], json!(["base"]));
+}

@@ -105,3 +105,31 @@ async fn valid_but_unknown_names_are_name_unknown() {
         expect_error(resp, StatusCode::NOT_FOUND, "NAME_UNKNOWN").await;
     }
 }
+
+#[tokio::test]
+async fn reading_a_reference_that_could_never_exist_is_manifest_unknown() {
+    let env = TestEnv::standard().await;
+    let registry = env.registry();
+    let token = env.admin_token(&["team/app"]).await;
+    let too_long = "t".repeat(129);
+    let references = [
+        (".INVALID_MANIFEST_NAME", "MANIFEST_INVALID"),
+        ("-bad", "MANIFEST_INVALID"),
+        (too_long.as_str(), "MANIFEST_INVALID"),
+        ("sha256:abc", "DIGEST_INVALID"),
+    ];
+    for (reference, put_code) in references {
+        // What the OCI conformance suite expects of reads: 404, not 400.
+        let path = format!("/v2/team/app/manifests/{reference}");
+        let resp = registry.get(&path, Some(&token)).await;
+        expect_error(resp, StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN").await;
+        let resp = registry.head(&path, Some(&token)).await;
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND, "HEAD {path}");
+        // Writing one is still a bad request.
+        let req = registry
+            .request(reqwest::Method::PUT, &path, Some(&token))
+            .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+            .body("{}");
+        expect_error(registry.send(req).await, StatusCode::BAD_REQUEST, put_code).await;
+    }
+}

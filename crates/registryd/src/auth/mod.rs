@@ -36,6 +36,22 @@ impl Grants {
         }
     }
 
+    /// The repositories these grants may pull from, for automatic mounts; `None` when every
+    /// repository may be pulled (an open registry, an htpasswd user).
+    #[must_use]
+    pub fn pullable_repositories(&self) -> Option<Vec<String>> {
+        match self {
+            Self::All | Self::User(_) => None,
+            Self::Token(c) => Some(
+                c.access
+                    .iter()
+                    .filter(|a| c.grants("repository", &a.name, "pull"))
+                    .map(|a| a.name.clone())
+                    .collect(),
+            ),
+        }
+    }
+
     /// The authenticated account, for logs.
     #[must_use]
     pub fn subject(&self) -> &str {
@@ -118,5 +134,35 @@ mod tests {
             .await
             .unwrap();
         assert!(g.allows("repository", "x", "push"));
+        assert_eq!(g.pullable_repositories(), None);
+    }
+
+    #[test]
+    fn a_token_may_pull_only_what_it_lists_with_pull() {
+        let access = |name: &str, actions: &[&str]| token::claims::Access {
+            kind: "repository".into(),
+            name: name.into(),
+            actions: actions.iter().map(|a| (*a).to_owned()).collect(),
+        };
+        let claims = Claims::new(
+            "i",
+            "dave",
+            "registry",
+            std::time::Duration::from_secs(60),
+            vec![
+                access("dave/loot", &["pull", "push"]),
+                access("dave/drop", &["push"]),
+                access("team/all", &["*"]),
+                token::claims::Access {
+                    kind: "registry".into(),
+                    name: "catalog".into(),
+                    actions: vec!["*".into()],
+                },
+            ],
+        );
+        assert_eq!(
+            Grants::Token(Arc::new(claims)).pullable_repositories(),
+            Some(vec!["dave/loot".to_owned(), "team/all".to_owned()])
+        );
     }
 }

@@ -21,6 +21,30 @@ impl Db {
         Ok(size.and_then(|s| u64::try_from(s).ok()))
     }
 
+    /// Size of a blob that one of `repos` links (any repository when `None`), `None` when none
+    /// of them does.
+    ///
+    /// # Errors
+    /// `Db` on failure.
+    pub async fn blob_size_linked_by(
+        &self,
+        digest: &str,
+        repos: Option<&[String]>,
+    ) -> Result<Option<u64>, Error> {
+        let repos = repos.map(|r| serde_json::json!(r).to_string());
+        let size: Option<i64> = sqlx::query_scalar(
+            "SELECT b.size FROM blobs b JOIN repo_blobs rb ON rb.digest = b.digest \
+             JOIN repositories r ON r.id = rb.repo_id WHERE b.digest = ? \
+             AND (? IS NULL OR r.name IN (SELECT value FROM json_each(?))) LIMIT 1",
+        )
+        .bind(digest)
+        .bind(&repos)
+        .bind(&repos)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(size.and_then(|s| u64::try_from(s).ok()))
+    }
+
     /// Size of a stored blob whatever repository links it, `None` when it is not stored.
     ///
     /// # Errors

@@ -38,6 +38,26 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// A store that holds no bytes, for tests of the database alone.
+#[cfg(test)]
+impl Store {
+    pub fn empty() -> Self {
+        struct Empty;
+        impl BlobFiles for Empty {
+            fn present(&self, _: &str) -> bool {
+                false
+            }
+            fn trash(&self, _: &str) -> std::io::Result<Option<u64>> {
+                Ok(None)
+            }
+            fn restore(&self, _: &str) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        Self(Arc::new(Empty))
+    }
+}
+
 /// What one repository's sweep removed.
 #[derive(Debug, Default, Clone)]
 pub struct RepoSweep {

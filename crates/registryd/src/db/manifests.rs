@@ -23,13 +23,23 @@ pub struct ManifestRow {
     pub annotations: Option<String>,
 }
 
-/// What a manifest points at, checked to exist in the repository before it is stored.
+/// What a manifest points at, checked to exist in the repository, with the size its
+/// descriptor gives, before it is stored.
 #[derive(Debug, Clone, Default)]
 pub struct References {
     /// Config and layers: blobs the repository must link.
-    pub blobs: Vec<String>,
+    pub blobs: Vec<Target>,
     /// Children of an index: manifests the repository must hold.
-    pub manifests: Vec<String>,
+    pub manifests: Vec<Target>,
+}
+
+/// One descriptor of a manifest: the digest it names and the size it claims.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// `sha256:…`
+    pub digest: String,
+    /// The descriptor's `size`, which must be the stored content's.
+    pub size: u64,
 }
 
 /// One entry of a referrers answer.
@@ -88,6 +98,35 @@ impl Db {
                 })
             })
             .await
+    }
+
+    /// Checks, before any byte of the manifest is written, what [`Db::put_manifest`] checks
+    /// again in its transaction: every reference exists in the repository with the size its
+    /// descriptor gives (nothing to check when the repository already holds the manifest).
+    ///
+    /// # Errors
+    /// As [`Db::put_manifest`].
+    pub async fn check_manifest(
+        &self,
+        repo: &str,
+        digest: &str,
+        refs: &References,
+    ) -> Result<(), Error> {
+        let mut c = self.reader.acquire().await?;
+        let found: Option<(i64, bool)> = sqlx::query_as(
+            "SELECT r.id, EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id AND m.digest = ?) \
+             FROM repositories r WHERE r.name = ?",
+        )
+        .bind(digest)
+        .bind(repo)
+        .fetch_optional(&mut *c)
+        .await?;
+        match found {
+            Some((_, true)) => Ok(()),
+            // A repository not created yet holds nothing: -1 is no repository's id.
+            Some((repo_id, false)) => check_references(&mut c, repo_id, refs).await,
+            None => check_references(&mut c, -1, refs).await,
+        }
     }
 
     /// Media type and size of a manifest in a repository.
@@ -257,7 +296,8 @@ async fn manifest_state(
     }
 }
 
-/// `ManifestBlobUnknown` naming the first reference the repository does not hold.
+/// `ManifestBlobUnknown` naming the first reference the repository does not hold;
+/// `ManifestInvalid` for one whose descriptor gives another size than the stored content's.
 async fn check_references(
     c: &mut SqliteConnection,
     repo_id: i64,
@@ -265,23 +305,28 @@ async fn check_references(
 ) -> Result<(), Error> {
     let checks = [
         (
-            "SELECT 1 FROM repo_blobs WHERE repo_id = ? AND digest = ?",
+            "SELECT b.size FROM repo_blobs rb JOIN blobs b ON b.digest = rb.digest \
+             WHERE rb.repo_id = ? AND rb.digest = ?",
             &refs.blobs,
         ),
         (
-            "SELECT 1 FROM manifests WHERE repo_id = ? AND digest = ?",
+            "SELECT size FROM manifests WHERE repo_id = ? AND digest = ?",
             &refs.manifests,
         ),
     ];
-    for (sql, digests) in checks {
-        for d in digests {
-            let found: Option<i64> = sqlx::query_scalar(sql)
+    for (sql, targets) in checks {
+        for t in targets {
+            let stored: Option<i64> = sqlx::query_scalar(sql)
                 .bind(repo_id)
-                .bind(d)
+                .bind(&t.digest)
                 .fetch_optional(&mut *c)
                 .await?;
-            if found.is_none() {
-                return Err(Error::ManifestBlobUnknown(d.clone()));
+            let stored = stored.ok_or_else(|| Error::ManifestBlobUnknown(t.digest.clone()))?;
+            if u64::try_from(stored).ok() != Some(t.size) {
+                return Err(Error::ManifestInvalid(format!(
+                    "descriptor {} gives size {}, the content is {stored} bytes",
+                    t.digest, t.size
+                )));
             }
         }
     }
@@ -320,7 +365,7 @@ async fn insert_manifest(
         sqlx::query("INSERT OR IGNORE INTO manifest_refs (repo_id, manifest_digest, target_digest) VALUES (?, ?, ?)")
             .bind(repo_id)
             .bind(&m.digest)
-            .bind(target)
+            .bind(&target.digest)
             .execute(&mut *c)
             .await?;
     }

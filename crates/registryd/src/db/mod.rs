@@ -20,7 +20,7 @@ use sqlx::{SqliteConnection, SqlitePool};
 
 use crate::error::Error;
 
-pub use manifests::{ManifestRow, References, Referrer};
+pub use manifests::{ManifestRow, References, Referrer, Target};
 
 /// The two pools over one database file.
 #[derive(Debug, Clone)]

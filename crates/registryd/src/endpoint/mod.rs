@@ -83,7 +83,8 @@ impl Endpoint {
     /// Parses `method` + the raw (still percent-encoded) path after `/v2/`.
     ///
     /// # Errors
-    /// `NameInvalid`, `DigestInvalid`, `ManifestInvalid` (bad tag) for bad arguments,
+    /// `NameInvalid`, `DigestInvalid`, `ManifestInvalid` (bad tag to write or delete;
+    /// `ManifestUnknown` to read) for bad arguments,
     /// `BlobUploadUnknown` for a malformed upload id, `NotFound` for a path naming no endpoint and
     /// `Unsupported` for a method the endpoint does not have.
     pub fn parse(method: &Method, rest: &str) -> Result<Self, Error> {
@@ -126,7 +127,13 @@ impl Endpoint {
                 Self::StartUpload { name: name(n - 2)? },
             ),
             "manifests" => {
-                let (name, reference) = (name(n - 2)?, Reference::parse(last)?);
+                let name = name(n - 2)?;
+                let reference = Reference::parse(last).map_err(|e| match *method {
+                    // A reference that could never exist is simply not there to read (what the
+                    // OCI conformance suite expects); writing one stays a bad request.
+                    Method::GET | Method::HEAD => Error::ManifestUnknown(format!("{name}:{last}")),
+                    _ => Error::from(e),
+                })?;
                 match *method {
                     Method::GET | Method::HEAD => Ok(Self::GetManifest {
                         name,

@@ -165,7 +165,34 @@ fn bad_paths_get_spec_errors() {
             format!("a/blobs/sha512:{}", "a".repeat(128)),
             "DIGEST_INVALID",
         ),
-        (Method::GET, "a/manifests/-bad".into(), "MANIFEST_INVALID"),
+        (Method::GET, "a/manifests/-bad".into(), "MANIFEST_UNKNOWN"),
+        (
+            Method::HEAD,
+            "a/manifests/.INVALID_MANIFEST_NAME".into(),
+            "MANIFEST_UNKNOWN",
+        ),
+        (
+            Method::GET,
+            "a/manifests/sha256:abc".into(),
+            "MANIFEST_UNKNOWN",
+        ),
+        (Method::PUT, "a/manifests/-bad".into(), "MANIFEST_INVALID"),
+        (
+            Method::PUT,
+            "a/manifests/.INVALID_MANIFEST_NAME".into(),
+            "MANIFEST_INVALID",
+        ),
+        (
+            Method::PUT,
+            "a/manifests/sha256:abc".into(),
+            "DIGEST_INVALID",
+        ),
+        (
+            Method::DELETE,
+            "a/manifests/-bad".into(),
+            "MANIFEST_INVALID",
+        ),
+        (Method::GET, "Bad/manifests/-bad".into(), "NAME_INVALID"),
         (
             Method::GET,
             "a/blobs/uploads/not-a-uuid".into(),
@@ -183,6 +210,12 @@ fn bad_paths_get_spec_errors() {
     }
     assert_eq!(
         Endpoint::parse(&Method::GET, "a/b").unwrap_err().status(),
+        404
+    );
+    assert_eq!(
+        Endpoint::parse(&Method::GET, "a/manifests/-bad")
+            .unwrap_err()
+            .status(),
         404
     );
     assert_eq!(

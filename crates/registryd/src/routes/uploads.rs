@@ -28,7 +28,9 @@ fn content_range(req: &Request) -> Result<Option<ChunkRange>, Error> {
 }
 
 /// `POST …/blobs/uploads/`: 201 for a mount or a monolithic upload, else 202 with a session.
-/// A mount from a repository the caller may not pull from becomes a plain session.
+/// A mount links the blob only from a repository the caller may pull: `from` when it may pull
+/// that one, else any (automatic content discovery, also when `from` is omitted). Otherwise it
+/// becomes a plain session, so the answer tells nothing about repositories it cannot read.
 pub async fn start(
     reg: &Registry,
     name: &RepoName,
@@ -39,20 +41,22 @@ pub async fn start(
     if let Some(mount) = &p.mount {
         let digest = Digest::parse(mount)?;
         let from = p.from.as_deref().map(RepoName::parse).transpose()?;
-        let allowed = from
-            .as_ref()
-            .is_none_or(|f| grants.allows("repository", f.as_str(), "pull"));
-        if allowed && reg.try_mount(name, &digest, from.as_ref()).await? {
+        let sources = match from {
+            Some(f) if grants.allows("repository", f.as_str(), "pull") => Some(vec![f.to_string()]),
+            _ => grants.pullable_repositories(),
+        };
+        if reg.try_mount(name, &digest, sources.as_deref()).await? {
             return Ok(Created::blob(name, digest).into_response());
         }
     } else if p.digest.is_some() {
         let digest = digest_param(p)?;
         let location = format!("/v2/{name}/blobs/uploads/");
-        reg.upload_whole(name, &digest, location, req.into_body().into_data_stream())
+        let body = req.into_body().into_data_stream();
+        reg.upload_whole(name, grants.subject(), &digest, location, body)
             .await?;
         return Ok(Created::blob(name, digest).into_response());
     }
-    let progress = reg.start_upload(name).await?;
+    let progress = reg.start_upload(name, grants.subject()).await?;
     Ok(UploadState {
         name: name.clone(),
         progress,

@@ -14,8 +14,8 @@ use crate::config::Maintenance;
 use crate::error::Error;
 
 impl Registry {
-    /// Removes sessions started `age` or more ago and older stray upload files; with `dryrun`
-    /// only counts them. Returns how many were (or would be) removed.
+    /// Removes sessions idle for `age` or more (none with a chunk being written) and older
+    /// stray upload files; with `dryrun` only counts them. Returns how many were (or would be) removed.
     ///
     /// # Errors
     /// `Db`/`Io` on failure.
@@ -28,14 +28,13 @@ impl Registry {
         // file is never taken for a stray.
         self.db.barrier().await?;
         let mut purged = 0;
-        for uuid in self.db.uploads_started_by(cutoff_secs).await? {
+        for uuid in self.db.uploads_idle_since(cutoff_secs).await? {
             let Ok(uuid) = Uuid::parse_str(&uuid) else {
                 continue;
             };
-            if !dryrun {
-                self.discard_session(uuid).await?;
+            if dryrun || self.discard_idle_session(uuid).await? {
+                purged += 1;
             }
-            purged += 1;
         }
         for (uuid, modified) in self.files.list_uploads().await? {
             if modified <= cutoff && self.db.upload_repo(&uuid.to_string()).await?.is_none() {
@@ -108,7 +107,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let reg = Registry::open(dir.path(), false).await.unwrap();
         let repo = RepoName::parse("a/b").unwrap();
-        let session = reg.start_upload(&repo).await.unwrap();
+        let session = reg.start_upload(&repo, "").await.unwrap();
         assert_eq!(
             reg.purge_uploads(Duration::from_secs(3600), false)
                 .await

@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use crate::db::References;
+use crate::db::{References, Target};
 use crate::error::Error;
 use crate::names::Digest;
 
@@ -13,6 +13,15 @@ pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
+/// Layer types that may live elsewhere (`urls`) and need not be pushed to us: Docker's foreign
+/// layers and OCI's non-distributable ones. Every other descriptor must name stored content.
+const FOREIGN_LAYERS: &[&str] = &[
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+];
+
 /// A content descriptor, as far as we need it.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -20,7 +29,7 @@ struct Descriptor {
     media_type: String,
     digest: String,
     size: i64,
-    /// Foreign layers live elsewhere and are not pushed to us.
+    /// Where a foreign (non-distributable) layer can be fetched instead of from us.
     #[serde(default)]
     urls: Option<Vec<String>>,
 }
@@ -50,10 +59,10 @@ pub struct Parsed {
     pub subject: Option<Digest>,
     /// `annotations` as JSON text, echoed by the referrers API.
     pub annotations: Option<String>,
-    /// Config and layers that must be linked in the repository.
-    pub blobs: Vec<String>,
-    /// Children that must be manifests of the repository.
-    pub manifests: Vec<String>,
+    /// Config and layers that must be linked in the repository, with that size.
+    pub blobs: Vec<Target>,
+    /// Children that must be manifests of the repository, with that size.
+    pub manifests: Vec<Target>,
 }
 
 impl Parsed {
@@ -69,16 +78,28 @@ fn invalid(why: impl Into<String>) -> Error {
     Error::ManifestInvalid(why.into())
 }
 
-fn check(d: &Descriptor) -> Result<String, Error> {
-    if d.size < 0 || d.media_type.is_empty() {
+fn check(d: &Descriptor) -> Result<Target, Error> {
+    let size = u64::try_from(d.size)
+        .ok()
+        .filter(|_| !d.media_type.is_empty());
+    let Some(size) = size else {
         return Err(invalid(format!(
             "descriptor {} has a bad size or media type",
             d.digest
         )));
-    }
-    Digest::parse(&d.digest)
-        .map(|d| d.to_string())
-        .map_err(|_| invalid(format!("descriptor digest {:?} is invalid", d.digest)))
+    };
+    let digest = Digest::parse(&d.digest)
+        .map_err(|_| invalid(format!("descriptor digest {:?} is invalid", d.digest)))?;
+    Ok(Target {
+        digest: digest.to_string(),
+        size,
+    })
+}
+
+/// Whether a layer may be missing here: a foreign type that says where else to find it.
+fn is_foreign(layer: &Descriptor) -> bool {
+    FOREIGN_LAYERS.contains(&layer.media_type.as_str())
+        && layer.urls.as_ref().is_some_and(|u| !u.is_empty())
 }
 
 /// Parses and validates `body` pushed with `Content-Type: content_type` (None when absent or
@@ -119,7 +140,7 @@ pub fn parse(content_type: Option<&str>, body: &[u8]) -> Result<Parsed, Error> {
         .as_ref()
         .map(check)
         .transpose()?
-        .map(|d| Digest::parse(&d))
+        .map(|t| Digest::parse(&t.digest))
         .transpose()?;
     match media_type {
         DOCKER_MANIFEST | OCI_MANIFEST => {
@@ -136,9 +157,9 @@ pub fn parse(content_type: Option<&str>, body: &[u8]) -> Result<Parsed, Error> {
             }
             let mut blobs = vec![check(config)?];
             for layer in layers {
-                let digest = check(layer)?;
-                if layer.urls.is_none() {
-                    blobs.push(digest);
+                let target = check(layer)?;
+                if !is_foreign(layer) {
+                    blobs.push(target);
                 }
             }
             let artifact_type = doc
@@ -187,19 +208,55 @@ mod tests {
         format!("sha256:{}", c.to_string().repeat(64))
     }
 
+    fn t(c: char, size: u64) -> Target {
+        Target { digest: d(c), size }
+    }
+
     #[test]
     fn image_manifest_references_config_and_layers() {
         let body = json!({"schemaVersion": 2, "mediaType": DOCKER_MANIFEST,
             "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": d('a'), "size": 2},
             "layers": [{"mediaType": "l", "digest": d('b'), "size": 3},
-                       {"mediaType": "foreign", "digest": d('c'), "size": 3, "urls": ["https://x"]}]});
+                       {"mediaType": FOREIGN_LAYERS[0], "digest": d('c'), "size": 4, "urls": ["https://x"]}]});
         let p = parse(Some(DOCKER_MANIFEST), body.to_string().as_bytes()).unwrap();
-        assert_eq!(p.blobs, vec![d('a'), d('b')]);
+        assert_eq!(p.blobs, vec![t('a', 2), t('b', 3)]);
         assert_eq!(
             p.artifact_type.as_deref(),
             Some("application/vnd.docker.container.image.v1+json")
         );
         assert!(p.subject.is_none());
+    }
+
+    #[test]
+    fn only_foreign_layer_types_with_urls_may_be_missing() {
+        let layer = |media_type: &str, urls: serde_json::Value| {
+            let body = json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                "config": {"mediaType": "c", "digest": d('a'), "size": 2},
+                "layers": [{"mediaType": media_type, "digest": d('b'), "size": 3, "urls": urls}]});
+            parse(Some(OCI_MANIFEST), body.to_string().as_bytes())
+                .unwrap()
+                .blobs
+        };
+        for foreign in FOREIGN_LAYERS {
+            assert_eq!(
+                layer(foreign, json!(["https://x"])),
+                vec![t('a', 2)],
+                "{foreign}"
+            );
+            assert_eq!(layer(foreign, json!([])).len(), 2, "{foreign} without urls");
+            assert_eq!(
+                layer(foreign, json!(null)).len(),
+                2,
+                "{foreign} without urls"
+            );
+        }
+        for ordinary in [
+            "application/vnd.oci.image.layer.v1.tar+gzip",
+            "application/vnd.docker.image.rootfs.diff.tar.gzip",
+            "application/x-anything",
+        ] {
+            assert_eq!(layer(ordinary, json!(["https://x"])).len(), 2, "{ordinary}");
+        }
     }
 
     #[test]
@@ -220,7 +277,7 @@ mod tests {
         let body = json!({"schemaVersion": 2, "mediaType": OCI_INDEX,
             "manifests": [{"mediaType": OCI_MANIFEST, "digest": d('1'), "size": 5, "platform": {"os": "linux"}}]});
         let p = parse(Some(OCI_INDEX), body.to_string().as_bytes()).unwrap();
-        assert_eq!(p.manifests, vec![d('1')]);
+        assert_eq!(p.manifests, vec![t('1', 5)]);
         assert!(p.blobs.is_empty());
     }
 
@@ -234,6 +291,10 @@ mod tests {
             (Some("text/plain"), json!({"schemaVersion": 2, "manifests": []}).to_string()),
             (Some(OCI_INDEX), json!({"schemaVersion": 2, "manifests": [{"mediaType": "x", "digest": "sha256:zz", "size": 1}]}).to_string()),
             (Some(OCI_INDEX), json!({"schemaVersion": 2, "manifests": [{"mediaType": "x", "digest": d('a'), "size": -1}]}).to_string()),
+            (Some(OCI_INDEX), format!(r#"{{"schemaVersion": 2, "manifests": [{{"mediaType": "x", "digest": "{}", "size": 18446744073709551616}}]}}"#, d('a'))),
+            (Some(OCI_INDEX), format!(r#"{{"schemaVersion": 2, "manifests": [{{"mediaType": "x", "digest": "{}", "size": 9223372036854775808}}]}}"#, d('a'))),
+            (Some(OCI_INDEX), format!(r#"{{"schemaVersion": 2, "manifests": [{{"mediaType": "x", "digest": "{}", "size": 1e400}}]}}"#, d('a'))),
+            (Some(OCI_INDEX), format!(r#"{{"schemaVersion": 2, "manifests": [{{"mediaType": "x", "digest": "{}", "size": 2.5}}]}}"#, d('a'))),
         ];
         for (ct, body) in cases {
             assert_eq!(

@@ -92,8 +92,9 @@ impl Registry {
     /// digest and subject.
     ///
     /// # Errors
-    /// `ManifestInvalid` for a bad document; `DigestInvalid` when pushed by a digest that is not
-    /// the body's; `ManifestBlobUnknown` when a referenced blob or child manifest is missing.
+    /// `ManifestInvalid` for a bad document or a descriptor whose size is not its content's;
+    /// `DigestInvalid` when pushed by a digest that is not the body's; `ManifestBlobUnknown` when
+    /// a referenced blob or child manifest is missing.
     pub async fn put_manifest(
         &self,
         repo: &RepoName,
@@ -118,11 +119,18 @@ impl Registry {
             subject: parsed.subject.as_ref().map(ToString::to_string),
             annotations: parsed.annotations.clone(),
         };
+        let refs = parsed.references();
+        // Refused before a byte is written: a refused manifest leaves nothing behind. The
+        // transaction below checks again, for a reference deleted or collected meanwhile (the
+        // bytes written then have no row, and garbage collection removes them).
+        self.db
+            .check_manifest(repo.as_str(), digest.as_str(), &refs)
+            .await?;
         let tag = match reference {
             Reference::Tag(t) => Some(t.as_str()),
             Reference::Digest(_) => None,
         };
-        let (refs, digest_ref) = (parsed.references(), &digest);
+        let digest_ref = &digest;
         let stored = placed(
             || async move { Ok(self.files.write_blob(digest_ref, body).await?) },
             || self.db.put_manifest(repo.as_str(), &row, &refs, tag),

@@ -3,27 +3,31 @@
 //! never the routes.
 
 mod blobs;
+mod chunk_range;
 mod gc;
 mod listing;
 mod maintenance;
 mod manifest_cache;
 mod manifest_doc;
 mod manifests;
+mod upload_sessions;
 mod uploads;
 
 use std::sync::Arc;
 
+use crate::config::UploadLimits;
 use crate::db::gc::Store;
 use crate::db::Db;
 use crate::error::Error;
 use crate::storage::paths::Paths;
 use crate::storage::Files;
 
+pub use chunk_range::ChunkRange;
 pub use gc::{GcCommand, GcReport, GcRun};
 pub use listing::{Page, MAX_PAGE};
 pub use maintenance::spawn_maintenance;
 pub use manifests::StoredManifest;
-pub use uploads::{ChunkRange, UploadProgress};
+pub use uploads::UploadProgress;
 
 /// Everything a request handler needs; cheap to share behind an `Arc`.
 #[derive(Debug)]
@@ -34,8 +38,8 @@ pub struct Registry {
     files: Files,
     /// Manifests by tag and digest, in front of the database and the blob files.
     manifest_cache: manifest_cache::ManifestCache,
-    /// Hash states of the upload sessions in progress.
-    uploads: uploads::HashStates,
+    /// The open upload sessions: their locks, hash states, owners and the caps' counts.
+    uploads: upload_sessions::UploadSessions,
     /// `storage.delete.enabled`.
     delete_enabled: bool,
 }
@@ -50,13 +54,17 @@ impl Registry {
         let files = Files::open(paths.clone()).await?;
         let store = Store(Arc::new(gc::StoreFiles(files.clone())));
         let db = Db::open(&paths.database(), store).await?;
+        let uploads = upload_sessions::UploadSessions::default();
+        let open = db.open_uploads().await?;
+        let opened = open.len();
+        uploads.load(open);
         #[allow(clippy::cast_precision_loss)]
-        metrics::gauge!("registry_uploads_in_progress").set(db.count_uploads().await? as f64);
+        metrics::gauge!("registry_uploads_in_progress").set(opened as f64);
         let registry = Self {
             db,
             files,
             manifest_cache: manifest_cache::ManifestCache::default(),
-            uploads: uploads::HashStates::default(),
+            uploads,
             delete_enabled,
         };
         // Bytes a collection was removing when it stopped (a crash) go back or go.
@@ -70,6 +78,13 @@ impl Registry {
     /// `Internal` when that commit failed.
     pub async fn flush(&self) -> Result<(), Error> {
         self.db.barrier().await
+    }
+
+    /// Caps the open upload sessions per repository and per subject.
+    #[must_use]
+    pub fn with_upload_limits(self, limits: UploadLimits) -> Self {
+        self.uploads.set_limits(limits);
+        self
     }
 
     fn check_delete_enabled(&self) -> Result<(), Error> {

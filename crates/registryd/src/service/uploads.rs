@@ -7,103 +7,18 @@
 //! hash state restored), so the session stays where it was; a request dropped mid-chunk leaves
 //! the state to be rebuilt from the file, which is what the status then reports.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
 use bytes::Bytes;
 use futures_util::Stream;
-use sha2::{Digest as _, Sha256};
+use sha2::Digest as _;
 use uuid::Uuid;
 
+use super::chunk_range::{ChunkRange, MAX_BLOB_SIZE};
 use super::gc::placed;
+use super::upload_sessions::HashState;
 use super::Registry;
 use crate::error::Error;
 use crate::names::{Digest, RepoName};
 use crate::storage::AppendError;
-
-/// Hash state of one session: the sha256 of the first `size` bytes of its file.
-#[derive(Debug, Clone)]
-struct HashState {
-    hasher: Sha256,
-    size: u64,
-}
-
-/// One lock per session, held while a chunk is written, so chunks of one session never interleave.
-type Slot = Arc<tokio::sync::Mutex<Option<HashState>>>;
-
-/// The sessions this process has seen: hash states, and the repository of the sessions it
-/// started (so their first chunk need not wait for the session's row to be committed). A std
-/// mutex guards the maps: it is never held across an await.
-#[derive(Debug, Default)]
-pub struct HashStates(Mutex<Sessions>);
-
-#[derive(Debug, Default)]
-struct Sessions {
-    slots: HashMap<Uuid, Slot>,
-    owners: HashMap<Uuid, Owner>,
-}
-
-/// A session this process started.
-#[derive(Debug)]
-struct Owner {
-    repo: String,
-    /// Whether its row is known to be committed (its insert is queued without waiting).
-    committed: bool,
-}
-
-impl HashStates {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Sessions> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn slot(&self, uuid: Uuid) -> Slot {
-        self.lock().slots.entry(uuid).or_default().clone()
-    }
-
-    /// Records a session this process started: its repository, and the hash state of its
-    /// empty file (so its first chunk need not re-read the file).
-    fn started(&self, uuid: Uuid, repo: &RepoName) {
-        let empty = HashState {
-            hasher: Sha256::new(),
-            size: 0,
-        };
-        let mut sessions = self.lock();
-        sessions.owners.insert(
-            uuid,
-            Owner {
-                repo: repo.as_str().to_owned(),
-                committed: false,
-            },
-        );
-        sessions
-            .slots
-            .insert(uuid, Arc::new(tokio::sync::Mutex::new(Some(empty))));
-    }
-
-    /// The repository of a session this process started, `None` when it does not know.
-    fn owner(&self, uuid: &Uuid) -> Option<String> {
-        self.lock().owners.get(uuid).map(|o| o.repo.clone())
-    }
-
-    /// Whether the session's row may not be committed yet.
-    fn row_pending(&self, uuid: &Uuid) -> bool {
-        self.lock().owners.get(uuid).is_some_and(|o| !o.committed)
-    }
-
-    fn row_committed(&self, uuid: &Uuid) {
-        if let Some(owner) = self.lock().owners.get_mut(uuid) {
-            owner.committed = true;
-        }
-    }
-
-    fn forget(&self, uuid: &Uuid) {
-        let mut sessions = self.lock();
-        sessions.slots.remove(uuid);
-        sessions.owners.remove(uuid);
-    }
-}
 
 /// Where a session stands: enough for `Location`, `Range` and `Docker-Upload-UUID`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,60 +29,36 @@ pub struct UploadProgress {
     pub size: u64,
 }
 
-/// A chunk's `Content-Range`: first and last byte offsets, inclusive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ChunkRange {
-    /// Offset of the first byte.
-    pub start: u64,
-    /// Offset of the last byte.
-    pub end: u64,
-}
-
-impl ChunkRange {
-    /// Parses `start-end`, also in the `bytes start-end/total` form.
-    ///
-    /// # Errors
-    /// `ContentRangeInvalid` (416) when it is neither.
-    pub fn parse(s: &str) -> Result<Self, Error> {
-        let bad = || Error::ContentRangeInvalid(format!("{s:?}"));
-        let s = s
-            .trim()
-            .trim_start_matches("bytes")
-            .trim_start_matches([' ', '=']);
-        let s = s.split_once('/').map_or(s, |(r, _)| r);
-        let (a, b) = s.split_once('-').ok_or_else(bad)?;
-        let (start, end) = (
-            a.trim().parse().map_err(|_| bad())?,
-            b.trim().parse().map_err(|_| bad())?,
-        );
-        if end < start {
-            return Err(bad());
-        }
-        Ok(Self { start, end })
-    }
-}
-
 fn upload_gauge(delta: f64) {
     metrics::gauge!("registry_uploads_in_progress").increment(delta);
 }
 
 impl Registry {
-    /// Opens a new upload session in `repo`.
+    /// Opens a new upload session in `repo` for `subject` (the token's or user's account).
     ///
     /// # Errors
-    /// `Io`/`Db` on failure.
-    pub async fn start_upload(&self, repo: &RepoName) -> Result<UploadProgress, Error> {
+    /// `TooManyUploads` (429) when `repo` or `subject` has its cap of open sessions; `Io`/`Db`
+    /// on failure.
+    pub async fn start_upload(
+        &self,
+        repo: &RepoName,
+        subject: &str,
+    ) -> Result<UploadProgress, Error> {
         let uuid = Uuid::new_v4();
-        self.files.create_upload(&uuid).await?;
-        if let Err(e) = self
-            .db
-            .insert_upload(&uuid.to_string(), repo.as_str())
-            .await
-        {
+        self.uploads.reserve(uuid, repo.as_str(), subject)?;
+        let created = match self.files.create_upload(&uuid).await {
+            Ok(()) => {
+                self.db
+                    .insert_upload(&uuid.to_string(), repo.as_str(), subject)
+                    .await
+            }
+            Err(e) => Err(Error::Io(e)),
+        };
+        if let Err(e) = created {
             let _ = self.files.remove_upload(&uuid).await;
+            self.uploads.forget(&uuid);
             return Err(e);
         }
-        self.uploads.started(uuid, repo);
         upload_gauge(1.0);
         Ok(UploadProgress { uuid, size: 0 })
     }
@@ -213,6 +104,8 @@ impl Registry {
         E: std::fmt::Display,
     {
         let progress = self.append(repo, uuid, range, location, body).await?;
+        // Activity keeps the session from being purged as idle.
+        self.db.touch_upload(&uuid.to_string()).await?;
         if self.uploads.row_pending(&uuid) {
             self.db.barrier().await?;
             self.uploads.row_committed(&uuid);
@@ -236,7 +129,7 @@ impl Registry {
         let mut guard = self.uploads.slot(uuid).lock_owned().await;
         let state = self.hash_state(&mut guard, uuid).await?;
         if let Some(r) = range {
-            if r.start != state.size {
+            if r.start() != state.size {
                 return Err(Error::UploadOutOfOrder {
                     location,
                     uuid: uuid.to_string(),
@@ -255,30 +148,36 @@ impl Registry {
                 "appending to upload {uuid}: writer panicked"
             )));
         };
-        let failure = match (&result, range) {
-            (Ok(n), Some(r)) if *n != r.end - r.start + 1 => {
-                Some(Error::BlobUploadInvalid(format!(
+        let outcome = match result {
+            Ok(n) => match range {
+                Some(r) if n != r.length() => Err(Error::BlobUploadInvalid(format!(
                     "chunk is {n} bytes, Content-Range says {}",
-                    r.end - r.start + 1
-                )))
-            }
-            (Ok(_), _) => None,
-            (Err(AppendError::Body(m)), _) => Some(Error::BlobUploadInvalid(format!(
+                    r.length()
+                ))),
+                _ => before
+                    .size
+                    .checked_add(n)
+                    .filter(|size| *size < MAX_BLOB_SIZE)
+                    .map(|size| (n, size))
+                    .ok_or_else(|| Error::BlobUploadInvalid("the blob grows too large".into())),
+            },
+            Err(AppendError::Body(m)) => Err(Error::BlobUploadInvalid(format!(
                 "request body failed: {m}"
             ))),
-            (Err(AppendError::Io(e)), _) => Some(Error::Io(std::io::Error::new(
+            Err(AppendError::Io(e)) => Err(Error::Io(std::io::Error::new(
                 e.kind(),
                 format!("appending to upload {uuid}: {e}"),
             ))),
         };
-        if let Some(err) = failure {
-            self.files.truncate_upload(&uuid, before.size).await?;
-            *guard = Some(before);
-            return Err(err);
-        }
-        let written = result.unwrap_or(0);
+        let (written, size) = match outcome {
+            Ok(done) => done,
+            Err(err) => {
+                self.files.truncate_upload(&uuid, before.size).await?;
+                *guard = Some(before);
+                return Err(err);
+            }
+        };
         metrics::counter!("registry_bytes_received_total").increment(written);
-        let size = before.size + written;
         *guard = Some(HashState { hasher, size });
         Ok(UploadProgress { uuid, size })
     }
@@ -337,13 +236,14 @@ impl Registry {
         Ok(())
     }
 
-    /// Monolithic upload: the whole blob in one POST.
+    /// Monolithic upload: the whole blob in one POST (a session for the time of the request).
     ///
     /// # Errors
-    /// As [`Registry::finish_upload`].
+    /// As [`Registry::start_upload`] and [`Registry::finish_upload`].
     pub async fn upload_whole<S, E>(
         &self,
         repo: &RepoName,
+        subject: &str,
         digest: &Digest,
         location: String,
         body: S,
@@ -352,31 +252,52 @@ impl Registry {
         S: Stream<Item = Result<Bytes, E>>,
         E: std::fmt::Display,
     {
-        let started = self.start_upload(repo).await?;
-        self.finish_upload(repo, started.uuid, digest, None, location, body)
-            .await
+        let started = self.start_upload(repo, subject).await?;
+        let finished = self
+            .finish_upload(repo, started.uuid, digest, None, location, body)
+            .await;
+        if finished.is_err() {
+            // Nobody else knows this session: it ends with its request.
+            self.end_when_settled(started.uuid).await?;
+        }
+        finished
     }
 
-    /// Cancels a session and deletes its bytes.
+    /// Cancels a session and deletes its bytes, once no chunk is being written to it.
     ///
     /// # Errors
     /// `BlobUploadUnknown` when there is no such session in that repository.
     pub async fn cancel_upload(&self, repo: &RepoName, uuid: Uuid) -> Result<(), Error> {
         self.check_owner(repo, uuid).await?;
-        self.discard_session(uuid).await
+        self.end_when_settled(uuid).await
     }
 
-    /// Ends a session whatever its state, once no chunk is being written to it.
-    pub(super) async fn discard_session(&self, uuid: Uuid) -> Result<(), Error> {
+    /// Ends a session once no chunk is being written to it.
+    async fn end_when_settled(&self, uuid: Uuid) -> Result<(), Error> {
         let slot = self.uploads.slot(uuid);
         let mut guard = slot.lock().await;
         *guard = None;
         self.end_session(uuid).await
     }
 
-    /// Links an existing blob into `repo` without upload: from `from` when the caller may pull
-    /// from it and it holds the blob, or from anywhere when `from` is omitted (automatic mount).
-    /// `false` when the mount cannot happen and a normal session should start instead.
+    /// Ends an idle session whatever its state; one with a chunk being written right now is
+    /// not idle and stays. Whether it was ended.
+    ///
+    /// # Errors
+    /// `Io`/`Db` on failure.
+    pub(super) async fn discard_idle_session(&self, uuid: Uuid) -> Result<bool, Error> {
+        let slot = self.uploads.slot(uuid);
+        let Ok(mut guard) = slot.try_lock() else {
+            return Ok(false);
+        };
+        *guard = None;
+        self.end_session(uuid).await?;
+        Ok(true)
+    }
+
+    /// Links an existing blob into `repo` without upload, from one of `sources` that links it
+    /// (`None`: from any repository that does). `false` when none does and a normal session
+    /// should start instead.
     ///
     /// # Errors
     /// `Db` on failure.
@@ -384,16 +305,12 @@ impl Registry {
         &self,
         repo: &RepoName,
         digest: &Digest,
-        from: Option<&RepoName>,
+        sources: Option<&[String]>,
     ) -> Result<bool, Error> {
-        let size = match from {
-            Some(from) => {
-                self.db
-                    .linked_blob_size(from.as_str(), digest.as_str())
-                    .await?
-            }
-            None => self.db.blob_size(digest.as_str()).await?,
-        };
+        let size = self
+            .db
+            .blob_size_linked_by(digest.as_str(), sources)
+            .await?;
         let Some(size) = size else { return Ok(false) };
         match self
             .db
@@ -455,7 +372,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let reg = Registry::open(dir.path(), false).await.unwrap();
         let repo = RepoName::parse("a").unwrap();
-        let session = reg.start_upload(&repo).await.unwrap();
+        let session = reg.start_upload(&repo, "").await.unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let mut tx = Some(tx);
         // More than the write buffer, so it reaches the file before the request is dropped.
@@ -483,10 +400,7 @@ mod tests {
         let at = reg.upload_status(&repo, session.uuid).await.unwrap().size;
         assert!(at <= first.len() as u64);
         let rest = Bytes::copy_from_slice(&whole[usize::try_from(at).unwrap()..]);
-        let range = ChunkRange {
-            start: at,
-            end: whole.len() as u64 - 1,
-        };
+        let range = ChunkRange::parse(&format!("{at}-{}", whole.len() - 1)).unwrap();
         let body = futures_util::stream::iter([Ok::<_, std::io::Error>(rest)]);
         reg.append_chunk(&repo, session.uuid, Some(range), String::new(), body)
             .await
@@ -508,26 +422,18 @@ mod tests {
         );
     }
 
-    #[test]
-    fn content_ranges_parse_in_both_forms() {
-        assert_eq!(
-            ChunkRange::parse("0-99").unwrap(),
-            ChunkRange { start: 0, end: 99 }
-        );
-        assert_eq!(
-            ChunkRange::parse("bytes 100-199/*").unwrap(),
-            ChunkRange {
-                start: 100,
-                end: 199
-            }
-        );
-        for bad in ["", "5", "9-1", "a-b", "-3"] {
-            let err = ChunkRange::parse(bad).unwrap_err();
-            assert_eq!(
-                (err.code(), err.status().as_u16()),
-                ("RANGE_INVALID", 416),
-                "{bad}"
-            );
-        }
+    #[tokio::test]
+    async fn a_session_with_a_chunk_in_progress_is_not_idle() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = Registry::open(dir.path(), false).await.unwrap();
+        let repo = RepoName::parse("a").unwrap();
+        let session = reg.start_upload(&repo, "dave").await.unwrap();
+        let slot = reg.uploads.slot(session.uuid);
+        let writing = slot.lock().await;
+        assert!(!reg.discard_idle_session(session.uuid).await.unwrap());
+        drop(writing);
+        assert!(reg.discard_idle_session(session.uuid).await.unwrap());
+        let gone = reg.upload_status(&repo, session.uuid).await.unwrap_err();
+        assert_eq!(gone.code(), "BLOB_UPLOAD_UNKNOWN");
     }
 }

@@ -17,7 +17,7 @@ const NOW: GcRun = GcRun {
 async fn blob(reg: &Registry, repo: &RepoName, bytes: &'static [u8]) -> Digest {
     let d = Digest::of(bytes);
     let body = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(bytes))]);
-    reg.upload_whole(repo, &d, String::new(), body)
+    reg.upload_whole(repo, "", &d, String::new(), body)
         .await
         .unwrap();
     d
