@@ -45,7 +45,11 @@ fn load_text(dir: &Path, text: &str) -> Result<super::Config, String> {
 fn reads_a_docker_auth_style_file_with_relative_paths() {
     let dir = dir_with_certs();
     let config = load_text(dir.path(), GOOD).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(config.addr.to_string(), "0.0.0.0:5001");
+    assert_eq!(
+        config.addr.to_string(),
+        "[::]:5001",
+        ":5001 is every interface, IPv6 included"
+    );
     assert_eq!(config.token.ttl.as_secs(), 900);
     assert!(config.tls.is_none() && config.real_ip.is_none() && config.token.services.is_none());
     assert_eq!(
