@@ -1,7 +1,7 @@
 //! Hostile connections against both daemons, which bound what a client controls without any
 //! credentials: thousands of loopback connections trickling header bytes (slowloris), a
-//! connection cap that stops accepting, an upload body that stalls, an oversized header block,
-//! and `/metrics` moved to a listener of its own.
+//! connection cap that stops accepting, an upload body that stalls, a TLS handshake that never
+//! comes, an oversized header block, and `/metrics` moved to a listener of its own.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
@@ -13,6 +13,7 @@ use berth_tests::bins::binary;
 use berth_tests::bodies::stalling_body;
 use berth_tests::daemon::{free_addr, Daemon};
 use berth_tests::registry::header;
+use berth_tests::spawned::Spawned;
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 use tempfile::TempDir;
@@ -436,4 +437,47 @@ async fn metrics_can_move_off_the_public_address() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test]
+async fn a_tls_handshake_that_never_comes_is_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    gen_cert(&certs, &[]);
+    let tls = json!({"certificate": certs.join("server.crt"), "key": certs.join("server.key")});
+    let (_dir, _daemon, addr) =
+        registryd_tls(json!({"timeouts": short_timeouts(), "tls": tls})).await;
+    // Connected, silent: no ClientHello ever. The daemon closes the connection.
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(TRICKLE_FOR, stream.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0) | Err(_))),
+        "a silent TLS client was not cut off: {read:?}"
+    );
+}
+
+/// registryd over HTTPS, ready once its log says it listens, and its address.
+async fn registryd_tls(http: Value) -> (TempDir, Spawned, SocketAddr) {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = free_addr();
+    let mut section = json!({"addr": addr.to_string()});
+    merge(&mut section, http);
+    let config = json!({
+        "http": section,
+        "storage": {"filesystem": {"rootdirectory": dir.path().join("data")}},
+    });
+    let path = dir.path().join("registryd.yaml");
+    std::fs::write(&path, serde_yaml::to_string(&config).unwrap()).unwrap();
+    let mut cmd = std::process::Command::new(binary("registryd"));
+    cmd.arg("--config").arg(&path);
+    let mut daemon = Spawned::start("registryd", cmd, &dir.path().join("registryd.log"));
+    for _ in 0..300 {
+        daemon.assert_running();
+        if daemon.log_text().contains("listening on") {
+            return (dir, daemon, addr);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("registryd never listened:\n{}", daemon.log_text());
 }
