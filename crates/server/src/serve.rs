@@ -50,12 +50,20 @@ pub async fn serve(
     let (stop, stopped) = watch::channel(false);
     let builder = Arc::new(builder(&limits));
     let mut backoff = MIN_BACKOFF;
+    // Whether the cap was reached since connections last flowed freely (logged once per episode).
+    let mut at_cap = false;
     tokio::pin!(shutdown);
     loop {
         let permit = match permits.clone().try_acquire_owned() {
-            Ok(p) => p,
+            Ok(p) => {
+                at_cap = false;
+                p
+            }
             Err(_) => {
-                tracing::warn!(cap, "at the connection cap: new connections wait");
+                if !at_cap {
+                    tracing::warn!(cap, "at the connection cap: new connections wait");
+                    at_cap = true;
+                }
                 tokio::select! {
                     p = permits.clone().acquire_owned() => match p {
                         Ok(p) => p,
