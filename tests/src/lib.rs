@@ -31,6 +31,7 @@
 //! - [`tokens`]: tokens authd would not issue (expired, signed by another key) via the `token` crate.
 //! - [`raw_http`]: requests whose path must not be normalised (`a/../b`), connection reuse.
 //! - [`bodies`]: request bodies that stall or break off mid-upload.
+//! - [`hostile`]: daemons with extra serving keys, and their memory and sockets from /proc.
 //! - [`cli`], [`docker`], [`skopeo`]: the client CLIs. Docker tests need `DOCKER_HOST` to name a
 //!   running daemon and fail (never skip) without one: run them through `./scripts/test`.
 
@@ -44,6 +45,7 @@ pub mod daemon;
 pub mod docker;
 pub mod docker_flows;
 pub mod env;
+pub mod hostile;
 pub mod manifests;
 pub mod oci_layout;
 pub mod quickstart;

@@ -1,22 +1,22 @@
 //! Hostile connections against both daemons, which bound what a client controls without any
 //! credentials: thousands of loopback connections trickling header bytes (slowloris), a
 //! connection cap that stops accepting, an upload body that stalls, a TLS handshake that never
-//! comes, an oversized header block, and `/metrics` moved to a listener of its own.
+//! comes, a keep-alive connection left idle, an oversized header block, and `/metrics` moved to
+//! a listener of its own.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::Duration;
 
-use berth_tests::authd::{gen_cert, ISSUER};
-use berth_tests::bins::binary;
+use berth_tests::authd::gen_cert;
 use berth_tests::bodies::stalling_body;
-use berth_tests::daemon::{free_addr, Daemon};
+use berth_tests::daemon::Daemon;
+use berth_tests::hostile::{
+    authd, metrics_addr, registryd, registryd_tls, rss_kib, sockets, with_header_of,
+};
 use berth_tests::registry::header;
-use berth_tests::spawned::Spawned;
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
-use tempfile::TempDir;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -35,79 +35,6 @@ const FLOOD: usize = 2000;
 /// keeps some freed pages, the runtime keeps a few task slabs; a daemon that still holds the
 /// flood's buffers (~10 KiB per connection, 20 MiB for 2000) does not fit.
 const RSS_SLACK_KIB: u64 = 8 * 1024;
-
-/// registryd (open) with `http` keys added to its `http` section.
-async fn registryd(http: Value) -> (TempDir, Daemon) {
-    let dir = tempfile::tempdir().unwrap();
-    let addr = free_addr();
-    let mut section = json!({"addr": addr.to_string()});
-    merge(&mut section, http);
-    let config = json!({
-        "http": section,
-        "storage": {"filesystem": {"rootdirectory": dir.path().join("data")}},
-    });
-    let daemon = start(dir.path(), "registryd", &config, addr).await;
-    (dir, daemon)
-}
-
-/// authd (anonymous pulls only) with `server` keys added to its `server` section.
-async fn authd(server: Value) -> (TempDir, Daemon) {
-    let dir = tempfile::tempdir().unwrap();
-    let certs = dir.path().join("certs");
-    gen_cert(&certs, &[]);
-    let addr = free_addr();
-    let mut section = json!({"addr": addr.to_string()});
-    merge(&mut section, server);
-    let config = json!({
-        "server": section,
-        "token": {
-            "issuer": ISSUER, "expiration": 900,
-            "certificate": certs.join("token.crt"), "key": certs.join("token.key"),
-        },
-        "users": {"": {}},
-        "acl": [{"match": {"account": ""}, "actions": ["pull"]}],
-    });
-    let daemon = start(dir.path(), "authd", &config, addr).await;
-    (dir, daemon)
-}
-
-fn merge(into: &mut Value, extra: Value) {
-    if let (Some(into), Value::Object(extra)) = (into.as_object_mut(), extra) {
-        into.extend(extra);
-    }
-}
-
-async fn start(dir: &Path, name: &str, config: &Value, addr: SocketAddr) -> Daemon {
-    let path = dir.join(format!("{name}.yaml"));
-    std::fs::write(&path, serde_yaml::to_string(config).unwrap()).unwrap();
-    let path = path.to_string_lossy().into_owned();
-    let log = dir.join(format!("{name}.log"));
-    Daemon::start(name, &binary(name), &["--config", &path], &log, addr).await
-}
-
-/// The daemon's resident memory, from /proc.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("no VmRSS in /proc/{pid}/status"))
-}
-
-/// How many sockets the daemon holds open (its listener and connections among them).
-fn sockets(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|dir| {
-            dir.filter_map(Result::ok)
-                .filter(|e| {
-                    std::fs::read_link(e.path())
-                        .is_ok_and(|l| l.to_string_lossy().starts_with("socket:"))
-                })
-                .count()
-        })
-        .unwrap_or(0)
-}
 
 /// How a slowloris connection ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -357,25 +284,6 @@ async fn a_stalled_upload_body_is_cut_off_and_the_session_resumes() {
     assert_eq!(got.as_ref(), whole.as_slice());
 }
 
-/// Sends a request with a `size`-byte header and returns the status line's code, or `None`
-/// when the server closed the connection without one.
-async fn with_header_of(addr: SocketAddr, size: usize) -> Option<u16> {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let head = format!(
-        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
-        "b".repeat(size)
-    );
-    // The server may answer and close before it has read everything: a failed write is fine.
-    let _ = stream.write_all(head.as_bytes()).await;
-    let mut answer = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut answer));
-    assert!(read.await.is_ok(), "no answer and no close");
-    let text = String::from_utf8_lossy(&answer);
-    text.strip_prefix("HTTP/1.1 ")
-        .and_then(|rest| rest.get(..3))
-        .and_then(|code| code.parse().ok())
-}
-
 #[tokio::test]
 async fn oversized_header_blocks_are_refused_by_both_daemons() {
     let (_r, registry) = registryd(json!({})).await;
@@ -391,22 +299,6 @@ async fn oversized_header_blocks_are_refused_by_both_daemons() {
             );
         }
     }
-}
-
-/// The address a daemon logged for its `/metrics` listener.
-async fn metrics_addr(daemon: &Daemon) -> SocketAddr {
-    for _ in 0..100 {
-        let log = daemon.log_text();
-        if let Some(addr) = log
-            .lines()
-            .find_map(|l| l.split("serving /metrics on ").nth(1))
-            .and_then(|rest| rest.split_whitespace().next())
-        {
-            return addr.parse().unwrap();
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("no metrics listener in the log:\n{}", daemon.log_text());
 }
 
 #[tokio::test]
@@ -457,27 +349,28 @@ async fn a_tls_handshake_that_never_comes_is_cut_off() {
     );
 }
 
-/// registryd over HTTPS, ready once its log says it listens, and its address.
-async fn registryd_tls(http: Value) -> (TempDir, Spawned, SocketAddr) {
-    let dir = tempfile::tempdir().unwrap();
-    let addr = free_addr();
-    let mut section = json!({"addr": addr.to_string()});
-    merge(&mut section, http);
-    let config = json!({
-        "http": section,
-        "storage": {"filesystem": {"rootdirectory": dir.path().join("data")}},
-    });
-    let path = dir.path().join("registryd.yaml");
-    std::fs::write(&path, serde_yaml::to_string(&config).unwrap()).unwrap();
-    let mut cmd = std::process::Command::new(binary("registryd"));
-    cmd.arg("--config").arg(&path);
-    let mut daemon = Spawned::start("registryd", cmd, &dir.path().join("registryd.log"));
-    for _ in 0..300 {
-        daemon.assert_running();
-        if daemon.log_text().contains("listening on") {
-            return (dir, daemon, addr);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+#[tokio::test]
+async fn an_idle_keep_alive_connection_outlives_the_header_timeout_then_closes() {
+    let timeouts = json!({"header": "2s", "idle": "10s"});
+    let (_r, registry) = registryd(json!({ "timeouts": timeouts })).await;
+    let (_a, auth) = authd(json!({ "timeouts": timeouts })).await;
+    for daemon in [&registry, &auth] {
+        let mut stream = TcpStream::connect(daemon.addr).await.unwrap();
+        let ask = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+        stream.write_all(ask).await.unwrap();
+        let mut buf = [0u8; 1024];
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &buf[..n]);
+        // Idle past the header timeout (2 s), well before the idle one (10 s): still usable.
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        stream.write_all(ask).await.unwrap();
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &buf[..n]);
+        // Then nothing: the daemon closes it.
+        let read = tokio::time::timeout(TRICKLE_FOR, stream.read(&mut buf)).await;
+        assert!(
+            matches!(read, Ok(Ok(0) | Err(_))),
+            "an idle connection was kept: {read:?}"
+        );
     }
-    panic!("registryd never listened:\n{}", daemon.log_text());
 }
