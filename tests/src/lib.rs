@@ -34,6 +34,7 @@
 //! - [`bodies`]: request bodies that stall or break off mid-upload.
 //! - [`gc`]: `registryd gc` runs, the blob files and trash of a data directory, byte-exact pulls.
 //! - [`seed`]: seeded randomness that `BERTH_SEED` replays.
+//! - [`hostile`]: daemons with extra serving keys, and their memory and sockets from /proc.
 //! - [`cli`], [`docker`], [`skopeo`]: the client CLIs. Docker tests need `DOCKER_HOST` to name a
 //!   running daemon and fail (never skip) without one: run them through `./scripts/test`.
 
@@ -48,6 +49,7 @@ pub mod docker;
 pub mod docker_flows;
 pub mod env;
 pub mod gc;
+pub mod hostile;
 pub mod manifests;
 pub mod oci_layout;
 pub mod quickstart;

@@ -8,9 +8,9 @@
 //! - [`refresh`]: OAuth2 refresh tokens bound to the user's password hash.
 //! - [`throttle`]: lockout after repeated failures.
 //! - [`flow`]: one token request end to end, with its log line and metrics.
-//! - [`http`]: routes; [`server`]: plain or TLS serving with graceful shutdown.
+//! - [`http`]: routes; [`server`]: serving them with the shared crate, TLS cert per handshake.
 //! - [`reload`]: hot reload on file change or SIGHUP; [`app`]: the shared state.
-//! - [`certs`]: `gen-cert`; [`check`]: `check`; [`metrics`]: the recorder; [`mac`]: keyed digests.
+//! - [`certs`]: `gen-cert`; [`check`]: `check`; [`metrics`]: metric names; [`mac`]: keyed digests.
 //! - [`error`]: the crate's one error type.
 
 pub mod acl;
@@ -23,11 +23,11 @@ pub mod error;
 pub mod flow;
 pub mod http;
 pub mod issue;
-pub mod mac;
 pub mod metrics;
 pub mod refresh;
 pub mod reload;
 pub mod server;
 pub mod throttle;
 
+pub use ::server::mac;
 pub use error::Error;

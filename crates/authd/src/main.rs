@@ -6,9 +6,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use authd::{app::App, certs, check, config, reload, server};
+use authd::{app::App, certs, check, config, reload};
 use clap::{Parser, Subcommand};
-use tokio::net::TcpListener;
+use server::logging::LogFormat;
+
+/// jemalloc, whose background thread gives freed memory back to the system within seconds: after
+/// a flood of connections the daemon's resident memory returns near its idle figure (glibc's
+/// malloc and mimalloc kept much of it).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// Berth's token server: Docker token authentication with a docker_auth-compatible auth.yaml.
 #[derive(Debug, Parser)]
@@ -22,12 +28,6 @@ struct Cli {
     log_format: LogFormat,
     #[command(subcommand)]
     command: Option<Command>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -78,16 +78,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let logs = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        );
-    match cli.log_format {
-        LogFormat::Text => logs.init(),
-        LogFormat::Json => logs.json().init(),
-    }
+    server::logging::init(cli.log_format);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -169,38 +160,14 @@ fn read_password() -> anyhow::Result<String> {
 
 #[tokio::main]
 async fn serve(path: PathBuf) -> anyhow::Result<()> {
+    server::raise_fd_limit();
     let config = config::load(&path)?;
-    let listener = TcpListener::bind(config.addr)
-        .await
-        .with_context(|| format!("binding {}", config.addr))?;
-    let app = App::new(config, path, authd::metrics::handle());
+    let listener = server::bind(config.addr)?;
+    let metrics = config.debug_addr.map(server::bind).transpose()?;
+    let app = App::new(config, path, server::metrics::handle());
     let watcher = tokio::spawn(reload::watch(app.clone()));
-    server::serve(listener, app, shutdown_signal()).await?;
+    authd::server::serve(listener, metrics, app, server::shutdown_signal()).await?;
     watcher.abort();
     tracing::info!("stopped");
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
-    tracing::info!("shutting down");
 }

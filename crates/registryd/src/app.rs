@@ -1,10 +1,13 @@
 //! Wiring: [`build`] turns a [`Config`] into an [`App`] (the axum [`Router`] with its state,
-//! routes and request observer), and [`serve`] runs it on an already-bound listener, plain or
-//! TLS, until shutdown, then lets the queued database writes commit.
+//! routes and request observer), and [`serve`] runs it with the shared accept loop (crate
+//! `server`) on an already-bound listener, plain or TLS, until shutdown, then lets the queued
+//! database writes commit. `/metrics` is on the main router unless `http.debug.addr` gives it
+//! a listener of its own.
 
 use std::future::Future;
+use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method};
@@ -14,16 +17,13 @@ use axum::routing::{any, get};
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::error::{Error, InternalCause};
 use crate::routes::{dispatch, endpoint_of, Subject};
 use crate::service::{spawn_maintenance, Registry};
-use crate::tls;
-
-/// How long in-flight requests may drain after a shutdown signal.
-const DRAIN: Duration = Duration::from_secs(30);
 
 /// Shared by every request.
 pub struct AppState {
@@ -41,13 +41,24 @@ pub struct App {
     pub router: Router,
     /// The registry behind it, flushed when serving stops.
     pub registry: Arc<Registry>,
+    /// Timeouts, connection cap, header bound.
+    pub limits: server::Limits,
+    /// The `http.debug.addr` listener that serves `/metrics` instead of the main one.
+    pub metrics: Option<TcpListener>,
 }
 
-/// Opens storage, loads the auth scheme and builds the router.
+/// Opens storage, loads the auth scheme, binds `http.debug.addr` if set and builds the router.
 ///
 /// # Errors
-/// `Config` for unreadable auth files; `Db`/`Migrate`/`Io` when the data directory is unusable.
+/// `Config` for unreadable auth files or an unusable debug address; `Db`/`Migrate`/`Io` when
+/// the data directory is unusable.
 pub async fn build(cfg: &Config) -> Result<App, Error> {
+    let limits = cfg.limits()?;
+    let metrics = cfg
+        .debug_addr()?
+        .map(server::bind)
+        .transpose()
+        .map_err(|e| Error::Config(format!("http.debug.addr: {e}")))?;
     let auth = Authenticator::from_config(cfg.auth.as_ref())?;
     if matches!(auth, Authenticator::Open) {
         tracing::warn!("NO AUTH SECTION IN THE CONFIG: this registry is OPEN, anyone can push, pull and delete");
@@ -63,22 +74,43 @@ pub async fn build(cfg: &Config) -> Result<App, Error> {
     let state = Arc::new(AppState {
         registry: registry.clone(),
         auth,
-        metrics: crate::metrics::handle(),
+        metrics: server::metrics::handle(),
     });
-    let router = Router::new()
+    let router = Router::new();
+    let router = if metrics.is_none() {
+        router.route(
+            "/metrics",
+            get(|State(s): State<Arc<AppState>>| server::metrics::render(s.metrics.clone())),
+        )
+    } else {
+        router
+    };
+    let router = router
         .route("/v2", any(dispatch))
         .route("/v2/", any(dispatch))
         .route("/v2/{*rest}", any(dispatch))
         .route("/healthz", get(|| async { "ok\n" }))
-        .route(
-            "/metrics",
-            get(|State(s): State<Arc<AppState>>| crate::metrics::render(s.metrics.clone())),
-        )
         .fallback(|req: Request| async move { Error::NotFound(req.uri().path().to_owned()) })
         .layer(middleware::from_fn(crate::drain::drain_unread_body))
         .layer(middleware::from_fn(observe))
         .with_state(state);
-    Ok(App { router, registry })
+    Ok(App {
+        router,
+        registry,
+        limits,
+        metrics,
+    })
+}
+
+/// A TLS acceptor for the PEM certificate chain and key of `http.tls`.
+///
+/// # Errors
+/// `Config` when the files are unreadable, empty or do not match.
+pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, Error> {
+    let certified = server::tls::load_certified_key(cert, key)
+        .map_err(|e| Error::Config(format!("http.tls: {e}")))?;
+    server::tls::acceptor(Arc::new(server::tls::Fixed(Arc::new(certified))))
+        .map_err(|e| Error::Config(format!("http.tls: {e}")))
 }
 
 /// Per request: the API version header, one log line, request metrics, and the log of any
@@ -130,51 +162,45 @@ fn method_label(method: &Method) -> &'static str {
 }
 
 /// Serves `app` on `listener` (HTTPS when `tls` is given) until `shutdown` resolves, then lets
-/// in-flight requests drain for at most 30 s and the writes they queued commit.
+/// in-flight requests drain (within `limits.drain`) and the writes they queued commit.
 ///
 /// # Errors
-/// `Io` when the server fails.
+/// `Io` when the listener has no address or the last writes cannot commit.
 pub async fn serve(
     listener: TcpListener,
     app: App,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    let signalled = async move {
-        shutdown.await;
-        let _ = tx.send(true);
-    };
-    let mut drain_rx = rx.clone();
-    let deadline = async move {
-        let _ = drain_rx.wait_for(|s| *s).await;
-        tokio::time::sleep(DRAIN).await;
-        tracing::warn!("drain timeout: closing remaining connections");
-    };
-    let App { router, registry } = app;
-    let server = async move {
-        match tls {
-            None => {
-                let mut rx = rx;
-                axum::serve(listener, router)
-                    .with_graceful_shutdown(async move {
-                        let _ = rx.wait_for(|s| *s).await;
-                    })
-                    .await
-                    .map_err(Error::Io)
-            }
-            Some(acceptor) => tls::serve(listener, acceptor, router, rx).await,
-        }
-    };
-    tokio::spawn(signalled);
-    let served = tokio::select! {
-        r = server => r,
-        () = deadline => Ok(()),
-    };
+    let App {
+        router,
+        registry,
+        limits,
+        metrics,
+    } = app;
+    let stop = server::Stop::on(shutdown);
+    if let Some(listener) = metrics {
+        let at = listener.local_addr()?;
+        tracing::info!(%at, "serving /metrics on {at}");
+        let router = server::metrics::router(server::metrics::handle());
+        tokio::spawn(server::serve(
+            listener,
+            router,
+            None,
+            limits,
+            stop.clone().wait(),
+        ));
+    }
+    let local = listener.local_addr()?;
+    tracing::info!(
+        scheme = if tls.is_some() { "https" } else { "http" },
+        "listening on {local}"
+    );
+    server::serve(listener, router, tls, limits, stop.wait()).await;
     // Writes queued without waiting (upload sessions' rows) are committed before the process
     // goes; whatever was acknowledged already is.
     registry.flush().await?;
-    served
+    Ok(())
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use server::go_duration;
 
 use crate::error::Error;
 
@@ -30,12 +31,44 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Http {
-    /// `127.0.0.1:5000`, or registry:2's `:5000` meaning every interface.
+    /// `127.0.0.1:5000`, `[::1]:5000`, or registry:2's `:5000` meaning every interface (IPv6
+    /// included).
     pub addr: String,
     /// Serve HTTPS with this certificate and key.
     #[serde(default)]
     pub tls: Option<Tls>,
+    /// Bounds on clients' slowness: `header`, `idle`, `body`, `handshake`.
+    #[serde(default)]
+    pub timeouts: server::Timeouts,
+    /// Connections served at once; past it, new ones wait in the kernel's backlog.
+    #[serde(default = "default_max_connections")]
+    pub maxconnections: usize,
+    /// Largest request line plus headers, in bytes (at least 8192).
+    #[serde(default = "default_max_header_bytes")]
+    pub maxheaderbytes: usize,
+    /// registry:2's debug server: `/metrics` moves there, off the main address.
+    #[serde(default)]
+    pub debug: Option<Debug>,
 }
+
+/// `http.debug`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Debug {
+    /// Where `/metrics` (and `/healthz`) are served, e.g. `127.0.0.1:5001`.
+    pub addr: String,
+}
+
+fn default_max_connections() -> usize {
+    server::limits::DEFAULT_MAX_CONNECTIONS
+}
+
+fn default_max_header_bytes() -> usize {
+    server::limits::DEFAULT_MAX_HEADER_BYTES
+}
+
+/// How long in-flight requests may drain after a shutdown signal.
+const DRAIN: Duration = Duration::from_secs(30);
 
 /// `http.tls`: PEM files.
 #[derive(Debug, Clone, Deserialize)]
@@ -192,40 +225,6 @@ fn default_purge_interval() -> Duration {
     Duration::from_secs(15 * 60)
 }
 
-fn go_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let text = String::deserialize(d)?;
-    parse_duration(&text).ok_or_else(|| {
-        serde::de::Error::custom(format!("{text:?} is not a duration like 24h or 1h30m"))
-    })
-}
-
-/// A Go-style duration: number+unit pairs, units `h`, `m`, `s`, `ms`.
-fn parse_duration(text: &str) -> Option<Duration> {
-    let mut total = Duration::ZERO;
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
-        let n: u64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit = match &rest[..unit_len] {
-            "h" => Duration::from_secs(3600),
-            "m" => Duration::from_secs(60),
-            "s" => Duration::from_secs(1),
-            "ms" => Duration::from_millis(1),
-            _ => return None,
-        };
-        total = total.checked_add(unit.checked_mul(u32::try_from(n).ok()?)?)?;
-        rest = &rest[unit_len..];
-    }
-    Some(total)
-}
-
 /// `storage.filesystem`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -323,6 +322,8 @@ impl Config {
             }
         }
         cfg.listen_addr()?;
+        cfg.debug_addr()?;
+        cfg.limits()?;
         let resolve = |p: &mut PathBuf| {
             if p.is_relative() {
                 *p = base.join(&*p);
@@ -341,19 +342,44 @@ impl Config {
         Ok(cfg)
     }
 
-    /// The socket address to bind; `:5000` means all interfaces.
+    /// The socket address to bind; `:5000` means all interfaces, IPv6 included.
     ///
     /// # Errors
     /// `Config` when `http.addr` is not an address.
     pub fn listen_addr(&self) -> Result<SocketAddr, Error> {
-        let addr = &self.http.addr;
-        let full = if addr.starts_with(':') {
-            format!("0.0.0.0{addr}")
-        } else {
-            addr.clone()
-        };
-        full.parse()
-            .map_err(|_| Error::Config(format!("http.addr {addr:?} is not host:port")))
+        server::parse_listen_addr(&self.http.addr)
+            .map_err(|e| Error::Config(format!("http.addr: {e}")))
+    }
+
+    /// Where `/metrics` is served instead of the main address, if `http.debug.addr` is set.
+    ///
+    /// # Errors
+    /// `Config` when `http.debug.addr` is not an address.
+    pub fn debug_addr(&self) -> Result<Option<SocketAddr>, Error> {
+        self.http
+            .debug
+            .as_ref()
+            .map(|d| {
+                server::parse_listen_addr(&d.addr)
+                    .map_err(|e| Error::Config(format!("http.debug.addr: {e}")))
+            })
+            .transpose()
+    }
+
+    /// The bounds the server enforces on clients.
+    ///
+    /// # Errors
+    /// `Config` for a zero timeout or cap, or a header bound below 8192 bytes.
+    pub fn limits(&self) -> Result<server::Limits, Error> {
+        let h = &self.http;
+        server::Limits::new(
+            "http",
+            h.timeouts,
+            h.maxconnections,
+            h.maxheaderbytes,
+            DRAIN,
+        )
+        .map_err(Error::Config)
     }
 }
 
@@ -441,11 +467,6 @@ auth:
         assert_eq!(p.age, Duration::from_secs(2 * 3600));
         let limits = &cfg.storage.uploadlimits;
         assert_eq!((limits.perrepository, limits.persubject), (256, 1024));
-        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
-        for bad in ["", "h", "5", "5d", "-1h", "1.5h"] {
-            assert_eq!(parse_duration(bad), None, "{bad}");
-        }
         let text = "http: {addr: \"127.0.0.1:1\"}\nstorage: {filesystem: {rootdirectory: d}, maintenance: {uploadpurging: {age: 2h, interval: 10m, dryrun: true}}}\n";
         let p = Config::parse(text, Path::new("/"))
             .unwrap()
@@ -489,6 +510,45 @@ auth:
         );
         let bad = format!("{base}, maintenance: {{gc: {{grace: soon}}}}}}\n");
         assert!(Config::parse(&bad, Path::new("/")).is_err());
+    }
+
+    #[test]
+    fn serving_limits_and_the_debug_address() {
+        let with = |http: &str| {
+            Config::parse(
+                &format!("http: {{addr: \":5000\", {http}}}\nstorage: {{filesystem: {{rootdirectory: d}}}}\n"),
+                Path::new("/"),
+            )
+        };
+        let cfg = with("timeouts: {header: 5s, body: 1m}, maxconnections: 10, maxheaderbytes: 16384, debug: {addr: \"127.0.0.1:5001\"}").unwrap();
+        let l = cfg.limits().unwrap();
+        assert_eq!(
+            (
+                l.timeouts.header,
+                l.timeouts.body,
+                l.max_connections,
+                l.max_header_bytes
+            ),
+            (Duration::from_secs(5), Duration::from_secs(60), 10, 16384)
+        );
+        assert_eq!(l.timeouts.idle, server::Timeouts::default().idle);
+        assert_eq!(cfg.debug_addr().unwrap().map(|a| a.port()), Some(5001));
+        let plain = with("tls: null").unwrap();
+        assert!(plain.debug_addr().unwrap().is_none());
+        assert_eq!(
+            plain.limits().unwrap().max_connections,
+            server::limits::DEFAULT_MAX_CONNECTIONS
+        );
+        for bad in [
+            "timeouts: {header: 0s}",
+            "timeouts: {hedaer: 1s}",
+            "timeouts: {body: forever}",
+            "maxconnections: 0",
+            "maxheaderbytes: 100",
+            "debug: {addr: nope}",
+        ] {
+            assert!(matches!(with(bad), Err(Error::Config(_))), "{bad}");
+        }
     }
 
     #[test]

@@ -2,13 +2,20 @@
 //! filesystem, guarded by authd's Bearer tokens (or htpasswd Basic auth, or open).
 //!
 //! Layers, each calling only the ones below it:
-//! - [`app`]: wiring — config to router, the request observer, [`app::serve`] (plain or [`tls`]).
+//! - [`app`]: wiring — config to router, the request observer, [`app::serve`] (plain or TLS,
+//!   with the shared `server` crate).
 //! - [`routes`]: HTTP — one dispatcher over [`endpoint::Endpoint`], thin handlers per spec area,
 //!   typed responses; [`auth`] checks access once per request.
 //! - [`service`]: behaviour — uploads, blobs, manifests, listings, referrers.
 //! - [`db`] (SQLite metadata, all SQL) and [`storage`] (blob bytes, all paths).
-//! - [`names`], [`error`], [`config`], [`metrics`]: shared vocabulary; [`drain`]: connection
-//!   hygiene for requests answered before their body was read.
+//! - [`names`], [`error`], [`config`]: shared vocabulary; [`drain`]: connection hygiene for
+//!   requests answered before their body was read.
+//!
+//! Metrics (at `/metrics`, recorder from the shared `server` crate):
+//! `registry_http_requests_total{route,method,status}`, `registry_http_request_duration_seconds`,
+//! `registry_bytes_received_total`, `registry_bytes_sent_total`, `registry_uploads_in_progress`,
+//! `registry_db_commits_total`; htpasswd mode adds `registry_bcrypt_seconds` and
+//! `registry_bcrypt_cache_hits_total`.
 
 pub mod app;
 pub mod auth;
@@ -17,12 +24,10 @@ pub mod db;
 pub mod drain;
 pub mod endpoint;
 pub mod error;
-pub mod metrics;
 pub mod names;
 pub mod routes;
 pub mod service;
 pub mod storage;
-pub mod tls;
 
 pub use app::{build, serve, App};
 pub use config::Config;

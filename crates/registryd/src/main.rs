@@ -7,6 +7,13 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Parser;
 use registryd::Config;
+use server::logging::LogFormat;
+
+/// jemalloc, whose background thread gives freed memory back to the system within seconds: after
+/// a flood of connections the daemon's resident memory returns near its idle figure (glibc's
+/// malloc and mimalloc kept much of it).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// Berth's container registry (OCI distribution API).
 #[derive(Debug, Parser)]
@@ -21,6 +28,9 @@ struct Args {
         default_value = "registry.yaml"
     )]
     config: PathBuf,
+    /// Log lines as text or as one JSON object per line (to stderr; level via RUST_LOG).
+    #[arg(long, global = true, env = "REGISTRYD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     /// Without a command: serve.
     #[command(subcommand)]
     command: Option<Command>,
@@ -34,15 +44,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
     let args = Args::parse();
+    server::logging::init(args.log_format);
     let result = tokio::runtime::Runtime::new()
         .context("starting the runtime")
         .and_then(|rt| rt.block_on(run(args)));
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
+    server::raise_fd_limit();
     let cfg = Config::load(&args.config)?;
     if let Some(Command::Gc(gc)) = args.command {
         gc.run(&cfg).await.context("garbage collection")?;
@@ -67,49 +71,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .http
         .tls
         .as_ref()
-        .map(|t| registryd::tls::acceptor(&t.certificate, &t.key))
+        .map(|t| registryd::app::tls_acceptor(&t.certificate, &t.key))
         .transpose()?;
     let app = registryd::build(&cfg)
         .await
         .context("building the registry")?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding {addr}"))?;
-    let local = listener.local_addr()?;
-    tracing::info!(
-        scheme = if tls.is_some() { "https" } else { "http" },
-        "listening on {local}"
-    );
-    registryd::serve(listener, app, tls, shutdown_signal()).await?;
+    let listener = server::bind(addr)?;
+    registryd::serve(listener, app, tls, server::shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!("SIGINT handler: {e}");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!("SIGTERM handler: {e}");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-    tracing::info!("shutting down: signal received, draining requests");
 }

@@ -1,24 +1,17 @@
-//! Authentication: the users of `auth.yaml` and of an htpasswd file, bcrypt verification off
-//! the async runtime, and a bounded cache of recent successes so a client asking for a token
-//! per push or pull does not pay a full bcrypt each time. [`htpasswd`]: hashes and htpasswd files.
+//! Authentication: the users of `auth.yaml` and of an htpasswd file, checked with the shared
+//! [`Passwords`] (bcrypt off the async runtime, the same cost for every failure, a bounded cache
+//! of recent successes so a client asking for a token per push or pull does not pay a full
+//! bcrypt each time).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
 
-use rand::RngCore;
 use serde::Deserialize;
+use server::passwords::Passwords;
 
-pub mod htpasswd;
-
-pub use htpasswd::{hash_password, parse_htpasswd, BcryptHash};
+pub use server::htpasswd::{hash_password, parse_htpasswd, BcryptHash};
 
 use crate::error::Error;
-use crate::mac;
-use crate::metrics::{BCRYPT_CACHE_HITS, BCRYPT_SECONDS};
-
-/// How many recent successful logins are remembered.
-const CACHE_CAPACITY: usize = 10_000;
 
 /// One user as written in `auth.yaml`.
 #[derive(Debug, Clone, Deserialize)]
@@ -69,12 +62,8 @@ impl std::fmt::Debug for Credentials {
 /// All known users and the cache of recent successes; rebuilt (so cleared) on every reload.
 pub struct Users {
     users: BTreeMap<String, User>,
-    /// Verified against for unknown users, so they cost the same time as a wrong password.
-    decoy: BcryptHash,
-    /// Keys are HMAC(user, password, hash) under a random per-instance key: a memory dump shows
-    /// neither passwords nor anything to test guesses against without that key.
-    cache: quick_cache::sync::Cache<[u8; 32], ()>,
-    cache_key: [u8; 32],
+    /// Decoys and the cache of recent successes.
+    passwords: Arc<Passwords>,
 }
 
 impl Users {
@@ -117,24 +106,11 @@ impl Users {
                 "users.{name:?}: password is required (only \"\" may have none, or the user is in the htpasswd file)"
             ));
         }
-        let cost = users
-            .values()
-            .filter_map(|u| {
-                u.password
-                    .as_ref()?
-                    .as_str()
-                    .parse::<bcrypt::HashParts>()
-                    .ok()
-            })
-            .map(|p| p.get_cost())
-            .max()
-            .unwrap_or(bcrypt::DEFAULT_COST);
-        let decoy = bcrypt::hash(random_bytes(), cost).map_err(|e| format!("bcrypt: {e}"))?;
+        let passwords = Passwords::new(users.values().filter_map(|u| u.password.as_ref()), "authd")
+            .map_err(|e| e.to_string())?;
         Ok(Users {
             users,
-            decoy: BcryptHash::try_from(decoy)?,
-            cache: quick_cache::sync::Cache::new(CACHE_CAPACITY),
-            cache_key: random_bytes(),
+            passwords: Arc::new(passwords),
         })
     }
 
@@ -159,29 +135,12 @@ impl Users {
             Credentials::Password { user, password } => (user, password),
         };
         let known = self.users.get(user.as_str()).filter(|_| !user.is_empty());
-        let hash = known
-            .and_then(|u| u.password.clone())
-            .unwrap_or_else(|| self.decoy.clone());
-        let key = self.cache_key(user, password, &hash);
-        let ok = if known.is_some() && self.cache.get(&key).is_some() {
-            metrics::counter!(BCRYPT_CACHE_HITS).increment(1);
-            true
-        } else {
-            let candidate = password.clone();
-            let stored = hash.as_str().to_owned();
-            let verified = tokio::task::spawn_blocking(move || {
-                let start = Instant::now();
-                let ok = bcrypt::verify(candidate, &stored).unwrap_or(false);
-                metrics::histogram!(BCRYPT_SECONDS).record(start.elapsed().as_secs_f64());
-                ok
-            })
+        let hash = known.and_then(|u| u.password.as_ref());
+        let ok = self
+            .passwords
+            .check(user, password, hash)
             .await
-            .map_err(|e| Error::Internal(format!("bcrypt task: {e}")))?;
-            if verified && known.is_some() {
-                self.cache.insert(key, ());
-            }
-            verified
-        };
+            .map_err(|e| Error::Internal(e.to_string()))?;
         match known {
             Some(u) if ok => Ok(identity(user, u)),
             _ => Err(Error::Unauthorized),
@@ -195,17 +154,6 @@ impl Users {
             .filter(|_| !account.is_empty())
             .map(|u| identity(account, u))
     }
-
-    fn cache_key(&self, user: &str, password: &str, hash: &BcryptHash) -> [u8; 32] {
-        mac::tag(
-            &self.cache_key,
-            &[
-                user.as_bytes(),
-                password.as_bytes(),
-                hash.as_str().as_bytes(),
-            ],
-        )
-    }
 }
 
 fn identity(account: &str, user: &User) -> Identity {
@@ -214,12 +162,6 @@ fn identity(account: &str, user: &User) -> Identity {
         labels: user.labels.clone(),
         password: user.password.clone(),
     }
-}
-
-fn random_bytes() -> [u8; 32] {
-    let mut b = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut b);
-    b
 }
 
 #[cfg(test)]
@@ -296,19 +238,6 @@ mod tests {
                 .ok(),
             Some(String::new())
         );
-    }
-
-    #[test]
-    fn unknown_users_are_checked_against_a_decoy_as_costly_as_the_real_hashes() {
-        let u = users();
-        let cost = |h: &BcryptHash| {
-            h.as_str()
-                .parse::<bcrypt::HashParts>()
-                .map(|p| p.get_cost())
-                .ok()
-        };
-        assert_eq!(cost(&u.decoy), Some(4));
-        assert!(bcrypt::verify("", u.decoy.as_str()).is_ok_and(|ok| !ok));
     }
 
     #[test]

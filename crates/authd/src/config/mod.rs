@@ -20,12 +20,19 @@ use crate::acl::Acl;
 use crate::authn::{parse_htpasswd, Users};
 use crate::error::Error;
 use raw::{RawConfig, RawThrottle};
+
+/// How long shutdown waits for open connections.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 use sources::{Fingerprint, Sources};
 
 /// A loaded, checked configuration; swapped whole on reload.
 pub struct Config {
     /// Where listening happens (a change needs a restart).
     pub addr: SocketAddr,
+    /// Where `/metrics` is served instead of `addr`, if set (a change needs a restart).
+    pub debug_addr: Option<SocketAddr>,
+    /// Timeouts, connection cap and header bound (a change needs a restart).
+    pub limits: server::Limits,
     /// The HTTPS certificate chain and key, when authd serves HTTPS.
     pub tls: Option<Arc<CertifiedKey>>,
     /// How to find the client address behind a proxy.
@@ -131,7 +138,7 @@ pub fn load(path: &Path) -> Result<Config, Error> {
     let tls = match (&raw.server.certificate, &raw.server.key) {
         (Some(c), Some(k)) => {
             let (c, k) = (resolve(c), resolve(k));
-            let certified = certified_key(
+            let certified = server::tls::certified_key(
                 &sources.read(path, "server.certificate", c)?,
                 &sources.read(path, "server.key", k)?,
             )
@@ -175,11 +182,19 @@ pub fn load(path: &Path) -> Result<Config, Error> {
         Some(h) => {
             let p = resolve(&h.path);
             let bytes = sources.read(path, "htpasswd.path", p.clone())?;
-            parse_htpasswd(&p, &String::from_utf8_lossy(&bytes))?
+            parse_htpasswd(&p, &String::from_utf8_lossy(&bytes)).map_err(|e| bad(e.to_string()))?
         }
         None => Vec::new(),
     };
     let users = Users::new(raw.users, htpasswd).map_err(bad)?;
+    let limits = server::Limits::new(
+        "server",
+        raw.server.timeouts,
+        raw.server.max_connections,
+        raw.server.max_header_bytes,
+        DRAIN_TIMEOUT,
+    )
+    .map_err(bad)?;
 
     if raw.server.real_ip_header.is_some() && raw.server.trusted_proxies.is_none() {
         // docker_auth believes the header from anyone; say so when that is what happens.
@@ -205,6 +220,8 @@ pub fn load(path: &Path) -> Result<Config, Error> {
     let (files, fingerprint) = sources.finish();
     Ok(Config {
         addr: raw.server.addr.0,
+        debug_addr: raw.server.debug.map(|d| d.addr.0),
+        limits,
         tls,
         real_ip,
         token: TokenSettings {
@@ -223,26 +240,6 @@ pub fn load(path: &Path) -> Result<Config, Error> {
         files,
         fingerprint,
     })
-}
-
-/// A rustls certificate chain and signing key from PEM.
-fn certified_key(cert_pem: &[u8], key_pem: &[u8]) -> Result<CertifiedKey, String> {
-    let certs: Vec<_> = rustls_pemfile::certs(&mut &cert_pem[..])
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("unreadable certificate: {e}"))?;
-    if certs.is_empty() {
-        return Err("no certificate in the certificate file".to_owned());
-    }
-    let key = rustls_pemfile::private_key(&mut &key_pem[..])
-        .map_err(|e| format!("unreadable key: {e}"))?
-        .ok_or("no private key in the key file")?;
-    let key = rustls::crypto::ring::sign::any_supported_type(&key)
-        .map_err(|e| format!("unusable key: {e}"))?;
-    let certified = CertifiedKey::new(certs, key);
-    certified
-        .keys_match()
-        .map_err(|e| format!("key does not match certificate: {e}"))?;
-    Ok(certified)
 }
 
 #[cfg(test)]

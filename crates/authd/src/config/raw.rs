@@ -1,5 +1,6 @@
 //! The shape of `auth.yaml` as written: docker_auth's keys (`server`, `token`, `users`, `acl`)
-//! plus ours (`htpasswd`, `throttle`, `server.trusted_proxies`, `token.services`). Unknown keys
+//! plus ours (`htpasswd`, `throttle`, `server.trusted_proxies`, `server.timeouts`,
+//! `server.max_connections`, `server.max_header_bytes`, `server.debug`, `token.services`). Unknown keys
 //! are refused; values that can be checked alone are checked while parsing, so errors carry
 //! the line.
 
@@ -51,6 +52,32 @@ pub struct RawServer {
     pub real_ip_pos: i64,
     /// Peers whose `real_ip_header` is believed; absent = every peer (docker_auth's behaviour).
     pub trusted_proxies: Option<Vec<IpRange>>,
+    /// Bounds on clients' slowness (`header`, `idle`, `body`, `handshake`; Go-style durations).
+    #[serde(default)]
+    pub timeouts: server::Timeouts,
+    /// Connections served at once; past it, new ones wait in the kernel's backlog.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Largest request line plus headers, in bytes (at least 8192).
+    #[serde(default = "default_max_header_bytes")]
+    pub max_header_bytes: usize,
+    /// A separate listener for `/metrics`, which then leaves the main address.
+    pub debug: Option<RawDebug>,
+}
+
+/// `server.debug:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDebug {
+    /// Where `/metrics` (and `/healthz`) are served, e.g. `127.0.0.1:5002`.
+    pub addr: ListenAddr,
+}
+
+fn default_max_connections() -> usize {
+    server::limits::DEFAULT_MAX_CONNECTIONS
+}
+fn default_max_header_bytes() -> usize {
+    server::limits::DEFAULT_MAX_HEADER_BYTES
 }
 
 /// `token:`
@@ -122,7 +149,7 @@ fn default_lockout() -> u64 {
     30
 }
 
-/// A listen address; docker_auth's `:5001` means every interface.
+/// A listen address; docker_auth's `:5001` means every interface, IPv6 included.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
 pub struct ListenAddr(pub SocketAddr);
@@ -131,14 +158,9 @@ impl TryFrom<String> for ListenAddr {
     type Error = String;
 
     fn try_from(s: String) -> Result<Self, String> {
-        let full = if s.starts_with(':') {
-            format!("0.0.0.0{s}")
-        } else {
-            s.clone()
-        };
-        full.parse()
+        server::parse_listen_addr(&s)
             .map(ListenAddr)
-            .map_err(|_| format!("{s:?} is not an address:port (e.g. 127.0.0.1:5001 or :5001)"))
+            .map_err(|e| e.to_string())
     }
 }
 

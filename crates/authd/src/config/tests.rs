@@ -2,6 +2,7 @@
 //! the file, the line (when the parser knows it) and the reason.
 
 use std::path::Path;
+use std::time::Duration;
 
 use super::load;
 use crate::certs::{generate, CertRequest};
@@ -45,7 +46,11 @@ fn load_text(dir: &Path, text: &str) -> Result<super::Config, String> {
 fn reads_a_docker_auth_style_file_with_relative_paths() {
     let dir = dir_with_certs();
     let config = load_text(dir.path(), GOOD).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(config.addr.to_string(), "0.0.0.0:5001");
+    assert_eq!(
+        config.addr.to_string(),
+        "[::]:5001",
+        ":5001 is every interface, IPv6 included"
+    );
     assert_eq!(config.token.ttl.as_secs(), 900);
     assert!(config.tls.is_none() && config.real_ip.is_none() && config.token.services.is_none());
     assert_eq!(
@@ -54,6 +59,34 @@ fn reads_a_docker_auth_style_file_with_relative_paths() {
         "auth.yaml, token.crt, token.key are watched"
     );
     assert_eq!(config.throttle, super::raw::RawThrottle::default());
+}
+
+#[test]
+fn serving_limits_and_the_metrics_address() {
+    let dir = dir_with_certs();
+    let text = GOOD.replace(
+        "  addr: \":5001\"\n",
+        "  addr: \":5001\"\n  timeouts: {header: 5s, idle: 1m}\n  max_connections: 10\n  max_header_bytes: 16384\n  debug: {addr: \"127.0.0.1:5003\"}\n",
+    );
+    let config = load_text(dir.path(), &text).unwrap_or_else(|e| panic!("{e}"));
+    let l = config.limits;
+    assert_eq!(
+        (
+            l.timeouts.header,
+            l.timeouts.idle,
+            l.max_connections,
+            l.max_header_bytes
+        ),
+        (Duration::from_secs(5), Duration::from_secs(60), 10, 16384)
+    );
+    assert_eq!(l.timeouts.body, server::Timeouts::default().body);
+    assert_eq!(config.debug_addr.map(|a| a.port()), Some(5003));
+    let plain = load_text(dir.path(), GOOD).unwrap_or_else(|e| panic!("{e}"));
+    assert!(plain.debug_addr.is_none());
+    assert_eq!(
+        plain.limits.max_connections,
+        server::limits::DEFAULT_MAX_CONNECTIONS
+    );
 }
 
 #[test]
@@ -95,6 +128,11 @@ fn refuses_bad_files_with_file_line_and_reason() {
         ("    actions: [pull]", "    actions: [pull]\n  - match: {name: \"/[/\"}\n    actions: []", &["acl[1].match", "invalid regex", "line 14"]),
         ("users:", "htpasswd: {path: nothere}\nusers:", &["nothere"]),
         ("users:", "throttle: {window: 10, burst: 3}\nusers:", &["unknown field `burst`"]),
+        ("  addr: \":5001\"", "  addr: \":5001\"\n  timeouts: {header: 0s}", &["server.timeouts.header", "more than 0s"]),
+        ("  addr: \":5001\"", "  addr: \":5001\"\n  timeouts: {header: soon}", &["not a duration", "line"]),
+        ("  addr: \":5001\"", "  addr: \":5001\"\n  max_connections: 0", &["server", "cap"]),
+        ("  addr: \":5001\"", "  addr: \":5001\"\n  max_header_bytes: 100", &["server", "at least 8192"]),
+        ("  addr: \":5001\"", "  addr: \":5001\"\n  debug: {addr: nowhere}", &["server.debug", "not an address:port", "line"]),
     ];
     for (from, to, wants) in table {
         let text = GOOD.replace(from, to);

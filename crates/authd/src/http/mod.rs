@@ -1,4 +1,5 @@
-//! The HTTP surface: `/auth` (GET and POST), `/healthz`, `/metrics`; every route is thin and
+//! The HTTP surface: `/auth` (GET and POST), `/healthz`, `/metrics` (unless it has a listener
+//! of its own); every route is thin and
 //! calls [`crate::flow`]. `token` parses token requests, `errors` renders failures.
 
 mod errors;
@@ -19,9 +20,16 @@ use crate::error::Error;
 /// Longest a request may take before it is answered 408 (and shutdown stops waiting for it).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The router, with `app` as state.
-pub fn router(app: Arc<App>) -> Router {
-    Router::new()
+/// The router, with `app` as state; `/metrics` is on it when `public_metrics` (no
+/// `server.debug.addr`).
+pub fn router(app: Arc<App>, public_metrics: bool) -> Router {
+    let router = Router::new();
+    let router = if public_metrics {
+        router.route("/metrics", get(metrics))
+    } else {
+        router
+    };
+    router
         .route(
             "/auth",
             get(token::get)
@@ -29,7 +37,6 @@ pub fn router(app: Arc<App>) -> Router {
                 .fallback(method_not_allowed),
         )
         .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(token::MAX_PARAMS))
         .layer(TimeoutLayer::with_status_code(
@@ -44,7 +51,7 @@ async fn healthz() -> &'static str {
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> String {
-    app.metrics.render()
+    server::metrics::render(app.metrics.clone()).await
 }
 
 async fn not_found() -> Error {

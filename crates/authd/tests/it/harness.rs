@@ -112,7 +112,7 @@ impl Authd {
             "{scheme}://{}",
             listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
         );
-        let app = App::new(loaded, config.clone(), authd::metrics::handle());
+        let app = App::new(loaded, config.clone(), server::metrics::handle());
         let (stop, stopped) = oneshot::channel::<()>();
         let watcher = tokio::spawn(authd::reload::watch(app.clone()));
         let server_app = app.clone();
@@ -121,7 +121,7 @@ impl Authd {
                 let _ = stopped.await;
                 watcher.abort();
             };
-            authd::server::serve(listener, server_app, shutdown).await
+            authd::server::serve(listener, None, server_app, shutdown).await
         });
         Authd {
             url,

@@ -1,12 +1,15 @@
-//! htpasswd Basic auth for small deployments without a token server: bcrypt entries only; any
-//! authenticated user may do everything (as registry:2's htpasswd mode). Successful checks are
-//! cached by the SHA-256 of the header so bcrypt runs once per credential, off the async threads.
+//! htpasswd Basic auth for small deployments without a token server, as authd checks it: the
+//! file is parsed strictly (well-formed bcrypt only, no duplicate users), and passwords are
+//! checked with the shared `server::passwords` (the same cost for every failure, unknown users
+//! included; recent successes cached under a keyed digest). Any authenticated user may do
+//! everything (as registry:2's htpasswd mode).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use base64::Engine as _;
-use quick_cache::sync::Cache;
-use sha2::{Digest as _, Sha256};
+use server::htpasswd::{parse_htpasswd, BcryptHash};
+use server::passwords::Passwords;
 
 use super::{strip_scheme, Grants};
 use crate::config::HtpasswdAuth;
@@ -16,9 +19,9 @@ use crate::error::Error;
 pub struct BasicAuth {
     realm: String,
     /// user → bcrypt hash.
-    users: HashMap<String, String>,
-    /// Headers already checked good.
-    verified: Cache<[u8; 32], String>,
+    users: HashMap<String, BcryptHash>,
+    /// Decoys and the cache of recent successes.
+    passwords: Arc<Passwords>,
 }
 
 impl std::fmt::Debug for BasicAuth {
@@ -34,15 +37,24 @@ impl BasicAuth {
     /// Reads the htpasswd file.
     ///
     /// # Errors
-    /// `Config` when it cannot be read or has a line that is not `user:$2…` bcrypt.
+    /// `Config` when it cannot be read, has a line that is not `user:` and a well-formed bcrypt
+    /// hash, or names a user twice (with file and line).
     pub fn load(cfg: &HtpasswdAuth) -> Result<Self, Error> {
         let text = std::fs::read_to_string(&cfg.path).map_err(|e| {
             Error::Config(format!("auth.htpasswd.path {}: {e}", cfg.path.display()))
         })?;
+        let entries = parse_htpasswd(&cfg.path, &text)
+            .map_err(|e| Error::Config(format!("auth.htpasswd: {e}")))?;
+        Self::new(&cfg.realm, entries)
+    }
+
+    fn new(realm: &str, entries: Vec<(String, BcryptHash)>) -> Result<Self, Error> {
+        let passwords = Passwords::new(entries.iter().map(|(_, h)| h), "registry")
+            .map_err(|e| Error::Config(format!("auth.htpasswd: {e}")))?;
         Ok(Self {
-            realm: cfg.realm.clone(),
-            users: parse_htpasswd(&text)?,
-            verified: Cache::new(1024),
+            realm: realm.to_owned(),
+            users: entries.into_iter().collect(),
+            passwords: Arc::new(passwords),
         })
     }
 
@@ -52,50 +64,22 @@ impl BasicAuth {
             challenge: format!("Basic realm=\"{}\"", self.realm.replace('"', "")),
         };
         let header = credentials.ok_or_else(denied)?;
-        let key: [u8; 32] = Sha256::digest(header.as_bytes()).into();
-        if let Some(user) = self.verified.get(&key) {
-            return Ok(Grants::User(user));
-        }
         let encoded = strip_scheme(header, "Basic").ok_or_else(denied)?;
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(encoded)
             .map_err(|_| denied())?;
         let text = String::from_utf8(decoded).map_err(|_| denied())?;
         let (user, password) = text.split_once(':').ok_or_else(denied)?;
-        let hash = self.users.get(user).ok_or_else(denied)?.clone();
-        let password = password.to_owned();
-        let ok =
-            tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
-                .await
-                .map_err(|e| Error::Internal(format!("bcrypt task: {e}")))?;
+        let ok = self
+            .passwords
+            .check(user, password, self.users.get(user))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?;
         if !ok {
             return Err(denied());
         }
-        self.verified.insert(key, user.to_owned());
         Ok(Grants::User(user.to_owned()))
     }
-}
-
-fn parse_htpasswd(text: &str) -> Result<HashMap<String, String>, Error> {
-    let mut users = HashMap::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        match line.split_once(':') {
-            Some((user, hash)) if !user.is_empty() && hash.starts_with("$2") => {
-                users.insert(user.to_owned(), hash.to_owned());
-            }
-            _ => {
-                return Err(Error::Config(format!(
-                    "htpasswd line {}: expected user:bcrypt-hash",
-                    i + 1
-                )))
-            }
-        }
-    }
-    Ok(users)
 }
 
 #[cfg(test)]
@@ -103,12 +87,10 @@ mod tests {
     use super::*;
 
     fn auth() -> BasicAuth {
-        let hash = bcrypt::hash("pw", 4).unwrap();
-        BasicAuth {
-            realm: "r".into(),
-            users: parse_htpasswd(&format!("# c\nalice:{hash}\n")).unwrap(),
-            verified: Cache::new(8),
-        }
+        let hash = server::htpasswd::hash_password("pw", 4).unwrap();
+        let entries =
+            parse_htpasswd(std::path::Path::new("h"), &format!("# c\nalice:{hash}\n")).unwrap();
+        BasicAuth::new("r", entries).unwrap()
     }
 
     fn basic(user_pw: &str) -> String {
@@ -140,8 +122,30 @@ mod tests {
     }
 
     #[test]
-    fn non_bcrypt_lines_are_refused() {
-        assert!(parse_htpasswd("alice:{SHA}abc").is_err());
-        assert!(parse_htpasswd("nocolon").is_err());
+    fn malformed_hashes_and_duplicate_users_are_refused_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("htpasswd");
+        let good = server::htpasswd::hash_password("pw", 4).unwrap();
+        for (text, want) in [
+            ("alice:{SHA}abc\n".to_owned(), "line 1"),
+            ("nocolon\n".to_owned(), "line 1"),
+            ("alice:$2y$04$tooshort\n".to_owned(), "line 1"),
+            (
+                format!("alice:{good}\nalice:{good}\n"),
+                "line 2: user \"alice\" appears twice",
+            ),
+        ] {
+            std::fs::write(&path, &text).unwrap();
+            let cfg = HtpasswdAuth {
+                realm: "r".into(),
+                path: path.clone(),
+            };
+            match BasicAuth::load(&cfg) {
+                Err(Error::Config(m)) => {
+                    assert!(m.contains(want) && m.contains("htpasswd"), "{text}: {m}")
+                }
+                other => panic!("{text}: {other:?}"),
+            }
+        }
     }
 }

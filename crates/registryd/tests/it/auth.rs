@@ -248,7 +248,7 @@ async fn serves_tls_healthz_and_metrics() {
     let (cert_path, key_path) = (dir.path().join("server.crt"), dir.path().join("server.key"));
     std::fs::write(&cert_path, cert.pem()).unwrap();
     std::fs::write(&key_path, key.serialize_pem()).unwrap();
-    let acceptor = registryd::tls::acceptor(&cert_path, &key_path).unwrap();
+    let acceptor = registryd::app::tls_acceptor(&cert_path, &key_path).unwrap();
     let server = Server::start(&data, "", Some(acceptor)).await;
     let c = reqwest::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(cert.pem().as_bytes()).unwrap())

@@ -1,11 +1,11 @@
-//! The Prometheus recorder behind `GET /metrics`. Metric names used in the crate:
-//! `registry_http_requests_total{route,method,status}`, `registry_http_request_duration_seconds`,
-//! `registry_bytes_received_total`, `registry_bytes_sent_total`, `registry_uploads_in_progress`,
-//! `registry_db_commits_total`, `registry_gc_runs_total`, `registry_gc_blobs_freed_total`,
-//! `registry_gc_bytes_freed_total`, `registry_gc_manifests_deleted_total`.
+//! The Prometheus recorder (installed once per process) and the `/metrics` route, which a
+//! daemon mounts on its main listener or on a separate one (`http.debug.addr`,
+//! `server.debug.addr`) to keep it off the public address.
 
 use std::sync::OnceLock;
 
+use axum::routing::get;
+use axum::Router;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -25,7 +25,14 @@ pub fn handle() -> PrometheusHandle {
         .clone()
 }
 
-/// `GET /metrics`: the Prometheus text format.
+/// `GET /metrics` in the Prometheus text format, and `GET /healthz`, for a listener of its own.
+pub fn router(handle: PrometheusHandle) -> Router {
+    Router::new()
+        .route("/metrics", get(move || render(handle.clone())))
+        .route("/healthz", get(|| async { "ok\n" }))
+}
+
+/// The Prometheus text format of everything recorded.
 pub async fn render(handle: PrometheusHandle) -> String {
     handle.run_upkeep();
     handle.render()

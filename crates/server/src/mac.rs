@@ -1,6 +1,6 @@
 //! Keyed digests over several fields: HMAC-SHA256 with each field length-prefixed, so that
 //! no two different field lists give the same input. Used for the login cache's keys and for
-//! refresh tokens.
+//! authd's refresh tokens.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
