@@ -23,11 +23,12 @@ pub fn announced_addr(log: &Path, from: u64) -> Option<SocketAddr> {
     file.seek(SeekFrom::Start(from)).ok()?;
     let mut text = String::new();
     file.read_to_string(&mut text).ok()?;
-    let (_, rest) = text.split_once("listening on ")?;
-    let end = rest
-        .find(|c: char| c.is_whitespace() || c == '"')
-        .unwrap_or(rest.len());
-    rest[..end].parse().ok()
+    text.split("listening on ").skip(1).find_map(|rest| {
+        let end = rest
+            .find(|c: char| c.is_whitespace() || c == '"')
+            .unwrap_or(rest.len());
+        rest[..end].parse().ok()
+    })
 }
 
 /// Waits until a process that was started with its configuration on port 0 names the address it

@@ -13,20 +13,14 @@ use tokio::net::TcpStream;
 
 use crate::authd::{gen_cert, ISSUER};
 use crate::bins::binary;
-use crate::daemon::{free_addr, Daemon};
+use crate::daemon::Daemon;
 use crate::spawned::Spawned;
 
 /// registryd (open) with `http` keys added to its `http` section.
 pub async fn registryd(http: Value) -> (TempDir, Daemon) {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let addr = free_addr();
-    let mut section = json!({"addr": addr.to_string()});
-    merge(&mut section, http);
-    let config = json!({
-        "http": section,
-        "storage": {"filesystem": {"rootdirectory": dir.path().join("data")}},
-    });
-    let daemon = start(dir.path(), "registryd", &config, addr).await;
+    let config = registryd_config(dir.path(), http);
+    let daemon = start(dir.path(), "registryd", &config).await;
     (dir, daemon)
 }
 
@@ -35,8 +29,7 @@ pub async fn authd(server: Value) -> (TempDir, Daemon) {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let certs = dir.path().join("certs");
     gen_cert(&certs, &[]);
-    let addr = free_addr();
-    let mut section = json!({"addr": addr.to_string()});
+    let mut section = json!({"addr": "127.0.0.1:0"});
     merge(&mut section, server);
     let config = json!({
         "server": section,
@@ -47,8 +40,18 @@ pub async fn authd(server: Value) -> (TempDir, Daemon) {
         "users": {"": {}},
         "acl": [{"match": {"account": ""}, "actions": ["pull"]}],
     });
-    let daemon = start(dir.path(), "authd", &config, addr).await;
+    let daemon = start(dir.path(), "authd", &config).await;
     (dir, daemon)
+}
+
+/// An open registryd on port 0 with data in `dir/data`, `http` keys added to its `http` section.
+fn registryd_config(dir: &Path, http: Value) -> Value {
+    let mut section = json!({"addr": "127.0.0.1:0"});
+    merge(&mut section, http);
+    json!({
+        "http": section,
+        "storage": {"filesystem": {"rootdirectory": dir.join("data")}},
+    })
 }
 
 fn merge(into: &mut Value, extra: Value) {
@@ -57,7 +60,7 @@ fn merge(into: &mut Value, extra: Value) {
     }
 }
 
-async fn start(dir: &Path, name: &str, config: &Value, addr: SocketAddr) -> Daemon {
+async fn start(dir: &Path, name: &str, config: &Value) -> Daemon {
     let path = dir.join(format!("{name}.yaml"));
     std::fs::write(
         &path,
@@ -66,7 +69,7 @@ async fn start(dir: &Path, name: &str, config: &Value, addr: SocketAddr) -> Daem
     .unwrap_or_else(|e| panic!("{e}"));
     let path = path.to_string_lossy().into_owned();
     let log = dir.join(format!("{name}.log"));
-    Daemon::start(name, &binary(name), &["--config", &path], &log, addr).await
+    Daemon::start(name, &binary(name), &["--config", &path], &log).await
 }
 
 /// The daemon's resident memory, from /proc.
@@ -134,13 +137,7 @@ pub async fn metrics_addr(daemon: &Daemon) -> SocketAddr {
 /// registryd over HTTPS, ready once its log says it listens, and its address.
 pub async fn registryd_tls(http: Value) -> (TempDir, Spawned, SocketAddr) {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let addr = free_addr();
-    let mut section = json!({"addr": addr.to_string()});
-    merge(&mut section, http);
-    let config = json!({
-        "http": section,
-        "storage": {"filesystem": {"rootdirectory": dir.path().join("data")}},
-    });
+    let config = registryd_config(dir.path(), http);
     let path = dir.path().join("registryd.yaml");
     std::fs::write(
         &path,
@@ -150,12 +147,6 @@ pub async fn registryd_tls(http: Value) -> (TempDir, Spawned, SocketAddr) {
     let mut cmd = std::process::Command::new(binary("registryd"));
     cmd.arg("--config").arg(&path);
     let mut daemon = Spawned::start("registryd", cmd, &dir.path().join("registryd.log"));
-    for _ in 0..300 {
-        daemon.assert_running();
-        if daemon.log_text().contains("listening on") {
-            return (dir, daemon, addr);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("registryd never listened:\n{}", daemon.log_text());
+    let addr = daemon.announced_addr().await;
+    (dir, daemon, addr)
 }

@@ -113,15 +113,7 @@ impl Db {
         refs: &References,
     ) -> Result<(), Error> {
         let mut c = self.reader.acquire().await?;
-        let found: Option<(i64, bool)> = sqlx::query_as(
-            "SELECT r.id, EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id AND m.digest = ?) \
-             FROM repositories r WHERE r.name = ?",
-        )
-        .bind(digest)
-        .bind(repo)
-        .fetch_optional(&mut *c)
-        .await?;
-        match found {
+        match find_manifest(&mut c, repo, digest).await? {
             Some((_, true)) => Ok(()),
             // A repository not created yet holds nothing: -1 is no repository's id.
             Some((repo_id, false)) => check_references(&mut c, repo_id, refs).await,
@@ -275,6 +267,23 @@ async fn retag(
     Ok(done.rows_affected() > 0)
 }
 
+/// The repository's id and whether it holds manifest `digest`, in one query; `None` when there
+/// is no such repository.
+async fn find_manifest(
+    c: &mut SqliteConnection,
+    repo: &str,
+    digest: &str,
+) -> Result<Option<(i64, bool)>, Error> {
+    Ok(sqlx::query_as(
+        "SELECT r.id, EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id AND m.digest = ?) \
+         FROM repositories r WHERE r.name = ?",
+    )
+    .bind(digest)
+    .bind(repo)
+    .fetch_optional(&mut *c)
+    .await?)
+}
+
 /// The repository's id (created on first use) and whether it already holds manifest `digest`:
 /// one query for the common case.
 async fn manifest_state(
@@ -282,15 +291,7 @@ async fn manifest_state(
     repo: &str,
     digest: &str,
 ) -> Result<(i64, bool), Error> {
-    let found: Option<(i64, bool)> = sqlx::query_as(
-        "SELECT r.id, EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id AND m.digest = ?) \
-         FROM repositories r WHERE r.name = ?",
-    )
-    .bind(digest)
-    .bind(repo)
-    .fetch_optional(&mut *c)
-    .await?;
-    match found {
+    match find_manifest(c, repo, digest).await? {
         Some(state) => Ok(state),
         None => Ok((ensure_repo(c, repo).await?, false)),
     }
