@@ -1,0 +1,179 @@
+//! Tests of `registry.yaml` parsing: registry:2's keys, defaults, durations, and refusals.
+
+use super::*;
+
+const FULL: &str = r#"
+http:
+  addr: "127.0.0.1:5000"
+  tls: {certificate: certs/server.crt, key: /abs/server.key}
+storage:
+  filesystem: {rootdirectory: ./data}
+  delete: {enabled: true}
+auth:
+  token:
+    realm: http://127.0.0.1:5001/auth
+    service: registry
+    issuer: berth-auth
+    rootcertbundle: certs/token.crt
+"#;
+
+#[test]
+fn parses_registry2_keys_and_resolves_relative_paths() {
+    let cfg = Config::parse(FULL, Path::new("/etc/berth")).unwrap();
+    assert_eq!(cfg.listen_addr().unwrap().port(), 5000);
+    assert_eq!(
+        cfg.storage.filesystem.rootdirectory,
+        Path::new("/etc/berth/./data")
+    );
+    assert!(cfg.storage.delete.enabled);
+    let tls = cfg.http.tls.unwrap();
+    assert_eq!(tls.certificate, Path::new("/etc/berth/certs/server.crt"));
+    assert_eq!(tls.key, Path::new("/abs/server.key"));
+    match cfg.auth {
+        Some(Auth::Token(t)) => {
+            assert_eq!(t.service, "registry");
+            assert_eq!(t.rootcertbundle, Path::new("/etc/berth/certs/token.crt"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn minimal_config_is_open_with_deletes_off() {
+    let cfg = Config::parse(
+        "http: {addr: \":5000\"}\nstorage: {filesystem: {rootdirectory: /d}}\n",
+        Path::new("/"),
+    )
+    .unwrap();
+    assert!(cfg.auth.is_none());
+    assert!(!cfg.storage.delete.enabled);
+    assert!(cfg.listen_addr().unwrap().ip().is_unspecified());
+}
+
+#[test]
+fn registry2_version_key_is_accepted_only_as_0_1() {
+    let body = "http: {addr: \":5000\"}\nstorage: {filesystem: {rootdirectory: /d}}\n";
+    for ok in ["version: 0.1\n", "version: \"0.1\"\n"] {
+        assert!(
+            Config::parse(&format!("{ok}{body}"), Path::new("/")).is_ok(),
+            "{ok}"
+        );
+    }
+    let bad = Config::parse(&format!("version: 0.2\n{body}"), Path::new("/"));
+    assert!(matches!(bad, Err(Error::Config(m)) if m.contains("version")));
+}
+
+#[test]
+fn htpasswd_section_parses() {
+    let text = "http: {addr: \"127.0.0.1:1\"}\nstorage: {filesystem: {rootdirectory: d}}\nauth: {htpasswd: {realm: r, path: h}}\n";
+    let cfg = Config::parse(text, Path::new("/c")).unwrap();
+    assert!(matches!(cfg.auth, Some(Auth::Htpasswd(h)) if h.path == Path::new("/c/h")));
+}
+
+#[test]
+fn upload_purging_defaults_and_go_durations() {
+    let cfg = Config::parse(
+        "http: {addr: \"127.0.0.1:1\"}\nstorage: {filesystem: {rootdirectory: d}}\n",
+        Path::new("/"),
+    )
+    .unwrap();
+    let p = cfg.storage.maintenance.uploadpurging;
+    assert!(p.enabled && !p.dryrun);
+    assert_eq!(p.age, Duration::from_secs(2 * 3600));
+    let limits = &cfg.storage.uploadlimits;
+    assert_eq!((limits.perrepository, limits.persubject), (256, 1024));
+    let text = "http: {addr: \"127.0.0.1:1\"}\nstorage: {filesystem: {rootdirectory: d}, maintenance: {uploadpurging: {age: 2h, interval: 10m, dryrun: true}}}\n";
+    let p = Config::parse(text, Path::new("/"))
+        .unwrap()
+        .storage
+        .maintenance
+        .uploadpurging;
+    assert_eq!(
+        (p.age, p.interval, p.dryrun),
+        (Duration::from_secs(7200), Duration::from_secs(600), true)
+    );
+    let text = "http: {addr: \"127.0.0.1:1\"}\nstorage: {filesystem: {rootdirectory: d}, uploadlimits: {perrepository: 3}}\n";
+    let limits = Config::parse(text, Path::new("/"))
+        .unwrap()
+        .storage
+        .uploadlimits;
+    assert_eq!((limits.perrepository, limits.persubject), (3, 1024));
+    let bad = "http: {addr: \"127.0.0.1:1\"}\nstorage: {filesystem: {rootdirectory: d}, maintenance: {uploadpurging: {age: forever}}}\n";
+    assert!(Config::parse(bad, Path::new("/")).is_err());
+}
+
+#[test]
+fn gc_keys_default_to_a_day_of_grace_and_parse_durations() {
+    let base = "http: {addr: \"127.0.0.1:1\"}\nstorage: {filesystem: {rootdirectory: d}";
+    let gc = Config::parse(&format!("{base}}}\n"), Path::new("/"))
+        .unwrap()
+        .storage
+        .maintenance
+        .gc;
+    assert!(gc.enabled && !gc.delete_untagged);
+    assert_eq!(gc.grace, Duration::from_secs(24 * 3600));
+    let text = format!("{base}, maintenance: {{gc: {{grace: 90s, delete_untagged: true}}}}}}\n");
+    let gc = Config::parse(&text, Path::new("/"))
+        .unwrap()
+        .storage
+        .maintenance
+        .gc;
+    assert_eq!(
+        (gc.grace, gc.delete_untagged),
+        (Duration::from_secs(90), true)
+    );
+    let bad = format!("{base}, maintenance: {{gc: {{grace: soon}}}}}}\n");
+    assert!(Config::parse(&bad, Path::new("/")).is_err());
+}
+
+#[test]
+fn serving_limits_and_the_debug_address() {
+    let with = |http: &str| {
+        Config::parse(
+                &format!("http: {{addr: \":5000\", {http}}}\nstorage: {{filesystem: {{rootdirectory: d}}}}\n"),
+                Path::new("/"),
+            )
+    };
+    let cfg = with("timeouts: {header: 5s, body: 1m}, maxconnections: 10, maxheaderbytes: 16384, debug: {addr: \"127.0.0.1:5001\"}").unwrap();
+    let l = cfg.limits().unwrap();
+    assert_eq!(
+        (
+            l.timeouts.header,
+            l.timeouts.body,
+            l.max_connections,
+            l.max_header_bytes
+        ),
+        (Duration::from_secs(5), Duration::from_secs(60), 10, 16384)
+    );
+    assert_eq!(l.timeouts.idle, server::Timeouts::default().idle);
+    assert_eq!(cfg.debug_addr().unwrap().map(|a| a.port()), Some(5001));
+    let plain = with("tls: null").unwrap();
+    assert!(plain.debug_addr().unwrap().is_none());
+    assert_eq!(
+        plain.limits().unwrap().max_connections,
+        server::limits::DEFAULT_MAX_CONNECTIONS
+    );
+    for bad in [
+        "timeouts: {header: 0s}",
+        "timeouts: {hedaer: 1s}",
+        "timeouts: {body: forever}",
+        "maxconnections: 0",
+        "maxheaderbytes: 100",
+        "debug: {addr: nope}",
+    ] {
+        assert!(matches!(with(bad), Err(Error::Config(_))), "{bad}");
+    }
+}
+
+#[test]
+fn bad_configs_are_refused() {
+    for bad in [
+            "http: {addr: nope}\nstorage: {filesystem: {rootdirectory: d}}\n",
+            "http: {addr: \"127.0.0.1:1\"}\nstorage: {filesystem: {rootdirectory: d}}\ntypo: 1\n",
+            "http: {addr: \"127.0.0.1:1\"}\n",
+            "http: {addr: \"127.0.0.1:1\"}\nstorage: {filesystem: {rootdirectory: d}}\nauth: {silly: {}}\n",
+            "http: {addr: \"127.0.0.1:1\"}\nstorage: {filesystem: {rootdirectory: d}}\nauth: {}\n",
+        ] {
+            assert!(matches!(Config::parse(bad, Path::new("/")), Err(Error::Config(_))), "{bad}");
+        }
+}
