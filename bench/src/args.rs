@@ -80,6 +80,8 @@ pub enum Workload {
     Manifest,
     /// Tag PUT (re-tag one manifest), 8 workers.
     Retag,
+    /// Tiny-image pushes and pulls beside a deleter, with and without `registryd gc` looping.
+    Gc,
     /// authd's token endpoint, 32 clients.
     Token,
     /// Tags list at two sizes.

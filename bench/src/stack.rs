@@ -1,6 +1,8 @@
 //! The servers under test, each on a free loopback port in one temporary folder: authd (keys
 //! from `authd gen-cert`, one user allowed everything), Berth's registryd and distribution's
-//! registry:2, both trusting authd's token certificate, each with a fresh data folder.
+//! registry:2, both trusting authd's token certificate, each with a fresh data folder. Berth's
+//! daemon never collects garbage itself; its configuration gives `registryd gc` (run beside it by
+//! the GC workload) a grace period of seconds.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -21,6 +23,9 @@ const USER: &str = "bench";
 const PASSWORD: &str = "bench-pass";
 /// bcrypt cost of that account's hash (docker_auth's usual).
 const BCRYPT_COST: u32 = 10;
+/// `storage.maintenance.gc.grace` for `registryd gc`: 20 × the slowest tiny push seen on a busy
+/// 2-core machine, so a push in progress keeps its layers, yet garbage is freed within a round.
+const GC_GRACE: &str = "2s";
 
 /// Where the programs are.
 #[derive(Clone, Debug)]
@@ -37,6 +42,8 @@ pub struct Stack {
     pub berth: Daemon,
     pub registry2: Daemon,
     pub login: Login,
+    /// Berth's registry.yaml (for `registryd gc --config`).
+    pub berth_config: PathBuf,
     /// Kept last so the folder outlives the daemons using it.
     _dir: tempfile::TempDir,
 }
@@ -73,7 +80,8 @@ impl Stack {
         let registry_yaml = root.join("registry.yaml");
         let berth_config = json!({
             "http": {"addr": berth_addr.to_string()},
-            "storage": {"filesystem": {"rootdirectory": root.join("berth-data")}, "delete": {"enabled": true}},
+            "storage": {"filesystem": {"rootdirectory": root.join("berth-data")}, "delete": {"enabled": true},
+                "maintenance": {"gc": {"enabled": false, "grace": GC_GRACE}}},
             "auth": token_auth,
         });
         write_yaml(&registry_yaml, &berth_config)?;
@@ -107,6 +115,7 @@ impl Stack {
             berth,
             registry2,
             login,
+            berth_config: registry_yaml,
             _dir: dir,
         })
     }
