@@ -1,10 +1,16 @@
-//! `registryd gc --config FILE` run again and again beside the serving daemon until a deadline,
-//! and what the runs did: how many, how long each took, what they freed.
+//! Garbage collections on Berth and what they did (how many, how long each took, what they
+//! freed): `registryd gc --config FILE` run again and again beside the serving daemon until a
+//! deadline, or a daemon's own runs as its `/metrics` counts them.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use http::{Method, StatusCode};
 use tokio::process::Command;
+
+use crate::error::BenchError;
+use crate::http::{request, Conn, Keep, Payload};
 
 /// One collection taking longer than this is killed and counted as failed.
 const RUN_TIMEOUT: Duration = Duration::from_secs(120);
@@ -82,6 +88,35 @@ pub async fn collect_until(registryd: &Path, config: &Path, deadline: Instant) -
     done
 }
 
+/// The collections a daemon ran itself, from its `/metrics` (no run times: it does not export
+/// them; a counter is absent until its first increment).
+///
+/// # Errors
+/// `/metrics` could not be fetched.
+pub async fn daemon_collections(addr: SocketAddr) -> Result<Collections, BenchError> {
+    let req = request(Method::GET, "/metrics", &[], Payload::empty())?;
+    let answer = Conn::new(addr)
+        .send(req, Keep::Body)
+        .await?
+        .expect("GET /metrics", StatusCode::OK)?;
+    let text = String::from_utf8_lossy(&answer.body);
+    let counter = |name: &str| counter(&text, name).unwrap_or(0);
+    Ok(Collections {
+        runs: counter("registry_gc_runs_total"),
+        blobs: counter("registry_gc_blobs_freed_total"),
+        bytes: counter("registry_gc_bytes_freed_total"),
+        ..Collections::default()
+    })
+}
+
+/// The value of the unlabelled counter `name` in a Prometheus text.
+fn counter(text: &str, name: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(|v| v as u64)
+}
+
 /// Blobs and bytes of `registryd gc`'s summary line
 /// (`garbage collection freed N blobs, M bytes (…)`).
 fn parse_freed(line: &str) -> Option<(u64, u64)> {
@@ -108,6 +143,14 @@ mod tests {
             None
         );
         assert_eq!(parse_freed("garbage collection freed many blobs"), None);
+    }
+
+    #[test]
+    fn reads_unlabelled_counters_from_prometheus_text() {
+        let text = "# TYPE registry_gc_runs_total counter\nregistry_gc_runs_total 7\nregistry_gc_runs_total_x 1\nregistry_gc_bytes_freed_total 1.5e3\n";
+        assert_eq!(counter(text, "registry_gc_runs_total"), Some(7));
+        assert_eq!(counter(text, "registry_gc_bytes_freed_total"), Some(1500));
+        assert_eq!(counter(text, "registry_gc_blobs_freed_total"), None);
     }
 
     #[test]

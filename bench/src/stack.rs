@@ -2,7 +2,8 @@
 //! from `authd gen-cert`, one user allowed everything), Berth's registryd and distribution's
 //! registry:2, both trusting authd's token certificate, each with a fresh data folder. Berth's
 //! daemon never collects garbage itself; its configuration gives `registryd gc` (run beside it by
-//! the GC workload) a grace period of seconds.
+//! the GC workload) a grace period of seconds. The GC workload also starts a second registryd
+//! that collects on its own every second.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -119,6 +120,43 @@ impl Stack {
             _dir: dir,
         })
     }
+}
+
+/// A second registryd like Berth's, on a fresh port and data folder beside Berth's, that
+/// collects garbage itself every second with [`GC_GRACE`].
+///
+/// # Errors
+/// Berth's configuration cannot be read, the new one written, or the daemon did not come up.
+pub async fn start_collecting_berth(
+    bin_dir: &Path,
+    berth_config: &Path,
+) -> Result<Daemon, BenchError> {
+    let what = berth_config.display().to_string();
+    let text =
+        std::fs::read_to_string(berth_config).map_err(BenchError::io(format!("read {what}")))?;
+    let mut config: serde_json::Value =
+        serde_yaml::from_str(&text).map_err(|e| BenchError::Config {
+            what: what.clone(),
+            detail: e.to_string(),
+        })?;
+    let root = berth_config.parent().unwrap_or(Path::new("."));
+    let addr = free_addr()?;
+    config["http"]["addr"] = json!(addr.to_string());
+    config["storage"]["filesystem"]["rootdirectory"] = json!(root.join("berth-gc-data"));
+    config["storage"]["maintenance"]["gc"] =
+        json!({"enabled": true, "interval": "1s", "grace": GC_GRACE});
+    let yaml = root.join("registry-gc.yaml");
+    write_yaml(&yaml, &config)?;
+    let mut cmd = Command::new(bin_dir.join("registryd"));
+    cmd.arg("--config").arg(&yaml);
+    let mut daemon = Daemon::spawn(
+        "registryd (collecting)",
+        cmd,
+        addr,
+        &root.join("registryd-gc.log"),
+    )?;
+    daemon.wait_ready("/healthz", |s| s.is_success()).await?;
+    Ok(daemon)
 }
 
 /// `authd gen-cert --out DIR`: token key + certificate (and TLS files, unused here).

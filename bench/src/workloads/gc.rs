@@ -1,17 +1,20 @@
 //! Online garbage collection's cost: tiny-image pushes and pulls on Berth while a deleter turns
 //! earlier pushes into garbage, in alternating rounds without and with a `registryd gc` loop on
 //! Berth's data folder beside the serving daemon; registry:2 (no online collection) runs the
-//! same load without one, for reference.
+//! same load without one, for reference, and so does a second registryd that collects every
+//! second by itself.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::client::Client;
-use crate::collector::{collect_until, Collections};
+use crate::collector::{collect_until, daemon_collections, Collections};
 use crate::content::TinyImage;
 use crate::error::BenchError;
 use crate::load::{drive, Bounds, Outcome, Worker};
+use crate::stack::start_collecting_berth;
 use crate::table::{ms, Figure, Row};
 
 use super::images::TinyWorker;
@@ -101,64 +104,81 @@ impl Tally {
     }
 }
 
-/// Four rows: pushes and pulls without GC (Berth and registry:2), then with GC (Berth only).
+/// Six rows: pushes, then pulls, without GC (Berth and registry:2), with a `registryd gc` loop
+/// and with the daemon's own collections (Berth only).
 ///
 /// # Errors
-/// Tokens could not be fetched or the images could not be seeded.
+/// Tokens could not be fetched, the collecting daemon did not start or the images could not be
+/// seeded.
 pub async fn rows(env: &Env<'_>) -> Result<Vec<Row>, BenchError> {
     let live: Arc<Vec<TinyImage>> = Arc::new(
         (0..LIVE)
             .map(|n| TinyImage::new(LIVE_SEQ + n, TINY_LAYER))
             .collect(),
     );
-    let mut lanes = lanes(env, &live).await?;
-    for lane in [&mut lanes.berth, &mut lanes.registry2] {
+    let collecting = start_collecting_berth(&env.plan.bin_dir, env.berth_config).await?;
+    let mut berth = lane(env, env.registries.berth, &live).await?;
+    let mut own_gc = lane(env, collecting.addr, &live).await?;
+    let mut registry2 = lane(env, env.registries.registry2, &live).await?;
+    for lane in [&mut berth, &mut own_gc, &mut registry2] {
         seed(lane, &live).await?;
     }
     let round = (env.plan.rate_time * 5 / 2).min(MAX_ROUND);
     let registryd = env.plan.bin_dir.join("registryd");
-    let gc = Some((registryd.as_path(), env.berth_config));
-    let (mut off, mut on, mut reference) = (Tally::new()?, Tally::new()?, Tally::new()?);
-    let Pair {
-        mut berth,
-        mut registry2,
-    } = lanes;
+    let gc_loop = Some((registryd.as_path(), env.berth_config));
+    let mut tallies = Tallies {
+        off: Tally::new()?,
+        looped: Tally::new()?,
+        own: Tally::new()?,
+        reference: Tally::new()?,
+    };
     for _ in 0..ROUNDS {
-        berth = run_round(berth, round, &mut off, None).await?;
-        berth = run_round(berth, round, &mut on, gc).await?;
-        registry2 = run_round(registry2, round, &mut reference, None).await?;
+        berth = run_round(berth, round, &mut tallies.off, None).await?;
+        berth = run_round(berth, round, &mut tallies.looped, gc_loop).await?;
+        own_gc = run_round(own_gc, round, &mut tallies.own, None).await?;
+        registry2 = run_round(registry2, round, &mut tallies.reference, None).await?;
     }
-    Ok(table_rows(&off, &on, &reference, round))
+    tallies.own.gc = daemon_collections(collecting.addr).await?;
+    Ok(table_rows(&tallies, round))
 }
 
-/// Clients for both registries.
-async fn lanes(env: &Env<'_>, live: &Arc<Vec<TinyImage>>) -> Result<Pair<Lane>, BenchError> {
+/// What the rounds of each kind measured.
+struct Tallies {
+    /// Berth without collections.
+    off: Tally,
+    /// Berth beside a `registryd gc` loop.
+    looped: Tally,
+    /// The registryd collecting every second.
+    own: Tally,
+    /// registry:2.
+    reference: Tally,
+}
+
+/// Clients for the registry at `addr`.
+async fn lane(
+    env: &Env<'_>,
+    addr: SocketAddr,
+    live: &Arc<Vec<TinyImage>>,
+) -> Result<Lane, BenchError> {
     let scopes = format!("repository:{GC_REPO}:pull,push,delete");
-    let pushers = env
-        .workers(PUSHERS, &scopes, |client| TinyWorker {
-            client,
-            repo: GC_REPO,
-        })
-        .await?;
-    let pullers = env
-        .workers(PULLERS, &scopes, |client| PullWorker {
-            client,
-            live: live.clone(),
-        })
-        .await?;
-    let deleter = env
-        .workers(1, &scopes, |client| DeleteWorker { client })
-        .await?;
-    let lane = |pushers, pullers, deleter| Lane {
-        pushers,
-        pullers,
-        deleter,
+    Ok(Lane {
+        pushers: env
+            .workers_at(addr, PUSHERS, &scopes, |client| TinyWorker {
+                client,
+                repo: GC_REPO,
+            })
+            .await?,
+        pullers: env
+            .workers_at(addr, PULLERS, &scopes, |client| PullWorker {
+                client,
+                live: live.clone(),
+            })
+            .await?,
+        deleter: env
+            .workers_at(addr, 1, &scopes, |client| DeleteWorker { client })
+            .await?,
         pushed: 0,
         deleted: 0,
-    };
-    Ok(Pair {
-        berth: lane(pushers.berth, pullers.berth, deleter.berth),
-        registry2: lane(pushers.registry2, pullers.registry2, deleter.registry2),
     })
 }
 
@@ -231,73 +251,91 @@ async fn run_round(
     })
 }
 
-fn table_rows(off: &Tally, on: &Tally, reference: &Tally, round: Duration) -> Vec<Row> {
-    let figure = |o: &Outcome, unit: &str| {
-        (o.ops > 0).then(|| {
-            Figure::rate_with_latency(o.rate(), unit, o.latency_ms(0.5), o.latency_ms(0.99))
-        })
-    };
+fn table_rows(t: &Tallies, round: Duration) -> Vec<Row> {
     let beside =
         format!("{PUSHERS} pushers, {PULLERS} pullers and a deleter, {ROUNDS} rounds of {round:?}");
-    let no_gc = "registry:2 has no online GC (its `garbage-collect` needs the registry stopped or read-only)";
-    let push_notes = (
-        [
-            deleter_note("Berth", &off.delete),
-            deleter_note("registry:2", &reference.delete),
-        ],
-        [deleter_note("Berth", &on.delete), gc_note(&on.gc)],
-    );
     let mut rows = Vec::new();
-    for (what, unit, without, with, reg2, (notes_off, notes_on)) in [
+    for (what, unit, pick) in [
         (
             "tiny image push (layer + config + manifest)",
             "images/s",
-            &off.push,
-            &on.push,
-            &reference.push,
-            push_notes,
+            Pick::Push,
         ),
         (
             "tiny image pull (manifest + config + layer)",
             "pulls/s",
-            &off.pull,
-            &on.pull,
-            &reference.pull,
-            Default::default(),
+            Pick::Pull,
         ),
     ] {
+        let (without, reference) = (pick.of(&t.off), pick.of(&t.reference));
         let mut note = vec![error_note(&Pair {
             berth: without,
-            registry2: reg2,
+            registry2: reference,
         })];
-        note.extend(notes_off);
+        if pick == Pick::Push {
+            note.push(deleter_note("Berth", &t.off.delete));
+            note.push(deleter_note("registry:2", &t.reference.delete));
+        }
         rows.push(Row {
             workload: format!("{what}, no GC ({beside})"),
             berth: figure(without, unit),
-            registry2: figure(reg2, unit),
+            registry2: figure(reference, unit),
             limit: None,
             target: "—".into(),
             met: None,
             note: joined(&note),
         });
-        let bound = 2.0 * without.latency_ms(0.99);
-        let mut note = vec![no_gc.to_owned(), failures("Berth", with)];
-        note.extend(notes_on);
-        rows.push(Row {
-            workload: format!("{what}, `registryd gc` looping beside the daemon ({beside})"),
-            berth: figure(with, unit),
-            registry2: None,
-            limit: None,
-            target: format!("no errors, p99 ≤ 2 × no GC's = {}", ms(bound)),
-            met: (with.ops > 0 && without.ops > 0)
-                .then(|| with.errors == 0 && with.latency_ms(0.99) <= bound),
-            note: joined(&note),
-        });
+        for (how, tally) in [
+            ("`registryd gc` looping beside the daemon", &t.looped),
+            ("the daemon collecting every 1 s itself", &t.own),
+        ] {
+            let with = pick.of(tally);
+            let bound = 2.0 * without.latency_ms(0.99);
+            let mut note = vec![NO_ONLINE_GC.to_owned(), failures("Berth", with)];
+            if pick == Pick::Push {
+                note.push(deleter_note("Berth", &tally.delete));
+                note.push(gc_note(&tally.gc));
+            }
+            rows.push(Row {
+                workload: format!("{what}, {how} ({beside})"),
+                berth: figure(with, unit),
+                registry2: None,
+                limit: None,
+                target: format!("no errors, p99 ≤ 2 × no GC's = {}", ms(bound)),
+                met: (with.ops > 0 && without.ops > 0)
+                    .then(|| with.errors == 0 && with.latency_ms(0.99) <= bound),
+                note: joined(&note),
+            });
+        }
     }
     rows
 }
 
-/// What the collections did.
+const NO_ONLINE_GC: &str =
+    "registry:2 has no online GC (its `garbage-collect` needs the registry stopped or read-only)";
+
+/// Which operations of a [`Tally`] a row shows.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pick {
+    Push,
+    Pull,
+}
+
+impl Pick {
+    fn of(self, tally: &Tally) -> &Outcome {
+        match self {
+            Pick::Push => &tally.push,
+            Pick::Pull => &tally.pull,
+        }
+    }
+}
+
+fn figure(o: &Outcome, unit: &str) -> Option<Figure> {
+    (o.ops > 0)
+        .then(|| Figure::rate_with_latency(o.rate(), unit, o.latency_ms(0.5), o.latency_ms(0.99)))
+}
+
+/// What the collections did (run times only for `registryd gc`'s).
 fn gc_note(gc: &Collections) -> String {
     let millis = |d: Duration| ms(d.as_secs_f64() * 1000.0);
     let times = gc

@@ -93,17 +93,32 @@ impl Env<'_> {
         scopes: &str,
         make: impl Fn(Client) -> W,
     ) -> Result<Pair<Vec<W>>, BenchError> {
-        let mut berth = Vec::with_capacity(n);
-        let mut registry2 = Vec::with_capacity(n);
+        Ok(Pair {
+            berth: self
+                .workers_at(self.registries.berth, n, scopes, &make)
+                .await?,
+            registry2: self
+                .workers_at(self.registries.registry2, n, scopes, &make)
+                .await?,
+        })
+    }
+
+    /// `n` workers of the registry at `addr` (as [`Env::workers`]).
+    ///
+    /// # Errors
+    /// A token could not be fetched.
+    pub async fn workers_at<W>(
+        &self,
+        addr: SocketAddr,
+        n: usize,
+        scopes: &str,
+        make: impl Fn(Client) -> W,
+    ) -> Result<Vec<W>, BenchError> {
+        let mut workers = Vec::with_capacity(n);
         for _ in 0..n {
-            berth.push(make(
-                Client::login(self.registries.berth, &self.login, scopes).await?,
-            ));
-            registry2.push(make(
-                Client::login(self.registries.registry2, &self.login, scopes).await?,
-            ));
+            workers.push(make(Client::login(addr, &self.login, scopes).await?));
         }
-        Ok(Pair { berth, registry2 })
+        Ok(workers)
     }
 
     /// Bounds of one of the two alternating rounds of a request-rate workload.
