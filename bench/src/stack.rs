@@ -24,8 +24,9 @@ const USER: &str = "bench";
 const PASSWORD: &str = "bench-pass";
 /// bcrypt cost of that account's hash (docker_auth's usual).
 const BCRYPT_COST: u32 = 10;
-/// `storage.maintenance.gc.grace` for `registryd gc`: 20 × the slowest tiny push seen on a busy
-/// 2-core machine, so a push in progress keeps its layers, yet garbage is freed within a round.
+/// `storage.maintenance.gc.grace` of the GC workload's collections: over 4 × a tiny push's p99
+/// under collection on a busy 2-core machine (under 0.5 s), so a push in progress keeps its
+/// layers, yet garbage is freed within a round.
 const GC_GRACE: &str = "2s";
 
 /// Where the programs are.
