@@ -373,3 +373,6 @@ fn joined(parts: &[String]) -> String {
         .collect();
     parts.join("; ")
 }
+
+#[cfg(test)]
+mod tests;
