@@ -33,7 +33,8 @@ const SEEDED: u64 = 100;
 const SEED_TIME: Duration = Duration::from_secs(60);
 /// Longest round (rounds are 2.5 × `--seconds`, capped by this).
 const MAX_ROUND: Duration = Duration::from_secs(6);
-/// Rounds of each kind: Berth without GC, Berth with GC, registry:2.
+/// Rounds of each kind: Berth without GC, Berth beside the `registryd gc` loop, the registryd
+/// collecting itself, registry:2.
 const ROUNDS: u32 = 2;
 
 /// Pulls a live image as a client does: manifest by tag, then config and layer.
@@ -45,7 +46,10 @@ struct PullWorker {
 impl Worker for PullWorker {
     async fn op(&mut self, seq: u64) -> Result<u64, BenchError> {
         let n = seq % LIVE;
-        let image = &self.live[n as usize];
+        let image = self
+            .live
+            .get(usize::try_from(n).unwrap_or(0))
+            .ok_or_else(|| BenchError::protocol("live images", format!("no image {n}")))?;
         let mut bytes = self.client.get_manifest(GC_REPO, &live_tag(n)).await?;
         bytes += self.client.pull_blob(GC_REPO, &image.config.digest).await?;
         bytes += self.client.pull_blob(GC_REPO, &image.layer.digest).await?;
