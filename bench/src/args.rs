@@ -80,6 +80,9 @@ pub enum Workload {
     Manifest,
     /// Tag PUT (re-tag one manifest), 8 workers.
     Retag,
+    /// Tiny-image pushes and pulls beside a deleter: without GC, with a `registryd gc` loop, and
+    /// on a registryd collecting every second itself.
+    Gc,
     /// authd's token endpoint, 32 clients.
     Token,
     /// Tags list at two sizes.

@@ -244,6 +244,37 @@ impl Client {
         Ok(())
     }
 
+    /// `HEAD /v2/REPO/manifests/REFERENCE` accepting OCI manifests: the manifest's digest (its
+    /// `Docker-Content-Digest`), as a client asks before deleting by tag.
+    pub async fn manifest_digest(
+        &mut self,
+        repo: &str,
+        reference: &str,
+    ) -> Result<String, BenchError> {
+        let uri = format!("/v2/{repo}/manifests/{reference}");
+        let headers = [("accept", MANIFEST_TYPE)];
+        let answer = self
+            .call(Method::HEAD, &uri, &headers, Payload::empty(), Keep::Body)
+            .await?
+            .expect("manifest HEAD", StatusCode::OK)?;
+        match answer.header("docker-content-digest") {
+            "" => Err(BenchError::protocol(
+                "manifest HEAD",
+                "no Docker-Content-Digest",
+            )),
+            digest => Ok(digest.to_owned()),
+        }
+    }
+
+    /// `DELETE /v2/REPO/manifests/DIGEST`; expects 202.
+    pub async fn delete_manifest(&mut self, repo: &str, digest: &str) -> Result<(), BenchError> {
+        let uri = format!("/v2/{repo}/manifests/{digest}");
+        self.call(Method::DELETE, &uri, &[], Payload::empty(), Keep::Body)
+            .await?
+            .expect("manifest DELETE", StatusCode::ACCEPTED)?;
+        Ok(())
+    }
+
     /// `GET /v2/REPO/manifests/REFERENCE` accepting OCI manifests; returns the body's length.
     pub async fn get_manifest(&mut self, repo: &str, reference: &str) -> Result<u64, BenchError> {
         let uri = format!("/v2/{repo}/manifests/{reference}");

@@ -96,7 +96,9 @@ impl Answer {
         if self.status == want {
             return Ok(self);
         }
-        let body = String::from_utf8_lossy(&self.body[..self.body.len().min(300)]).into_owned();
+        let body = String::from_utf8_lossy(&self.body[..self.body.len().min(300)])
+            .trim_end()
+            .to_owned();
         Err(BenchError::protocol(
             what,
             format!("answered {} (wanted {want}): {body}", self.status),

@@ -2,12 +2,14 @@
 //! both behind authd's tokens, with the machine's limits measured in the same run.
 //!
 //! Modules: `args` (command line and plan), `stack` (the servers), `daemon` (one server
-//! process), `http` (the client connection), `client` (token + registry API calls), `content`
-//! (blobs and images), `load` (the load generator), `limits` (machine limits), `workloads`
-//! (one file per kind of workload), `table` (the result), `run` (the whole run).
+//! process), `http` (the client connection), `client` (token + registry API calls), `collector`
+//! (a `registryd gc` loop), `content` (blobs and images), `load` (the load generator), `limits`
+//! (machine limits), `workloads` (one file per kind of workload), `table` (the result), `run`
+//! (the whole run).
 
 mod args;
 mod client;
+mod collector;
 mod content;
 mod daemon;
 mod error;

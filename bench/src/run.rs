@@ -10,7 +10,7 @@ use crate::limits;
 use crate::load::Bounds;
 use crate::stack::{Programs, Stack};
 use crate::table::{mib, render, Figure, Row};
-use crate::workloads::{self, blobs, images, scaling, tokens, Env, Limits, Pair};
+use crate::workloads::{self, blobs, gc, images, scaling, tokens, Env, Limits, Pair};
 
 /// Connections driving the hello server (as many as the manifest GET workload).
 const HELLO_CONNECTIONS: usize = 32;
@@ -55,6 +55,7 @@ pub async fn run(plan: &Plan) -> Result<(), BenchError> {
             berth: stack.berth.addr,
             registry2: stack.registry2.addr,
         },
+        berth_config: &stack.berth_config,
         limits,
         base: workloads::base_image(),
     };
@@ -88,6 +89,10 @@ pub async fn run(plan: &Plan) -> Result<(), BenchError> {
     if plan.runs(Workload::Retag) {
         progress("tag PUT");
         rows.push(images::retag(&env).await?);
+    }
+    if plan.runs(Workload::Gc) {
+        progress("pushes and pulls with and without garbage collection");
+        rows.extend(gc::rows(&env).await?);
     }
     if plan.runs(Workload::Token) {
         progress("token endpoint");

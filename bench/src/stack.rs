@@ -1,6 +1,9 @@
 //! The servers under test, each on a free loopback port in one temporary folder: authd (keys
 //! from `authd gen-cert`, one user allowed everything), Berth's registryd and distribution's
-//! registry:2, both trusting authd's token certificate, each with a fresh data folder.
+//! registry:2, both trusting authd's token certificate, each with a fresh data folder. Berth's
+//! daemon never collects garbage itself; its configuration gives `registryd gc` (run beside it by
+//! the GC workload) a grace period of seconds. The GC workload also starts a second registryd
+//! that collects on its own every second.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -21,6 +24,10 @@ const USER: &str = "bench";
 const PASSWORD: &str = "bench-pass";
 /// bcrypt cost of that account's hash (docker_auth's usual).
 const BCRYPT_COST: u32 = 10;
+/// `storage.maintenance.gc.grace` of the GC workload's collections: over 4 × a tiny push's p99
+/// under collection on a busy 2-core machine (under 0.5 s), so a push in progress keeps its
+/// layers, yet garbage is freed within a round.
+const GC_GRACE: &str = "2s";
 
 /// Where the programs are.
 #[derive(Clone, Debug)]
@@ -37,6 +44,8 @@ pub struct Stack {
     pub berth: Daemon,
     pub registry2: Daemon,
     pub login: Login,
+    /// Berth's registry.yaml (for `registryd gc --config`).
+    pub berth_config: PathBuf,
     /// Kept last so the folder outlives the daemons using it.
     _dir: tempfile::TempDir,
 }
@@ -73,7 +82,8 @@ impl Stack {
         let registry_yaml = root.join("registry.yaml");
         let berth_config = json!({
             "http": {"addr": berth_addr.to_string()},
-            "storage": {"filesystem": {"rootdirectory": root.join("berth-data")}, "delete": {"enabled": true}},
+            "storage": {"filesystem": {"rootdirectory": root.join("berth-data")}, "delete": {"enabled": true},
+                "maintenance": {"gc": {"enabled": false, "grace": GC_GRACE}}},
             "auth": token_auth,
         });
         write_yaml(&registry_yaml, &berth_config)?;
@@ -107,9 +117,47 @@ impl Stack {
             berth,
             registry2,
             login,
+            berth_config: registry_yaml,
             _dir: dir,
         })
     }
+}
+
+/// A second registryd like Berth's, on a fresh port and data folder beside Berth's, that
+/// collects garbage itself every second with [`GC_GRACE`].
+///
+/// # Errors
+/// Berth's configuration cannot be read, the new one written, or the daemon did not come up.
+pub async fn start_collecting_berth(
+    bin_dir: &Path,
+    berth_config: &Path,
+) -> Result<Daemon, BenchError> {
+    let what = berth_config.display().to_string();
+    let text =
+        std::fs::read_to_string(berth_config).map_err(BenchError::io(format!("read {what}")))?;
+    let mut config: serde_json::Value =
+        serde_yaml::from_str(&text).map_err(|e| BenchError::Config {
+            what: what.clone(),
+            detail: e.to_string(),
+        })?;
+    let root = berth_config.parent().unwrap_or(Path::new("."));
+    let addr = free_addr()?;
+    config["http"]["addr"] = json!(addr.to_string());
+    config["storage"]["filesystem"]["rootdirectory"] = json!(root.join("berth-gc-data"));
+    config["storage"]["maintenance"]["gc"] =
+        json!({"enabled": true, "interval": "1s", "grace": GC_GRACE});
+    let yaml = root.join("registry-gc.yaml");
+    write_yaml(&yaml, &config)?;
+    let mut cmd = Command::new(bin_dir.join("registryd"));
+    cmd.arg("--config").arg(&yaml);
+    let mut daemon = Daemon::spawn(
+        "registryd (collecting)",
+        cmd,
+        addr,
+        &root.join("registryd-gc.log"),
+    )?;
+    daemon.wait_ready("/healthz", |s| s.is_success()).await?;
+    Ok(daemon)
 }
 
 /// `authd gen-cert --out DIR`: token key + certificate (and TLS files, unused here).

@@ -15,18 +15,26 @@ const TINY_REPO: &str = "bench/tiny";
 /// Requests one tiny image costs a client: HEAD + POST + PUT for each blob, PUT of the manifest.
 const REQUESTS_PER_IMAGE: f64 = 7.0;
 
-/// Pushes a new tiny image per operation, as `docker push` would.
-struct TinyWorker {
-    client: Client,
+/// Pushes a new tiny image per operation to `repo` under tag `img-SEQ`, as `docker push` would.
+pub struct TinyWorker {
+    pub client: Client,
+    pub repo: &'static str,
+}
+
+impl TinyWorker {
+    /// The tag operation `seq` puts.
+    pub fn tag(seq: u64) -> String {
+        format!("img-{seq}")
+    }
 }
 
 impl Worker for TinyWorker {
     async fn op(&mut self, seq: u64) -> Result<u64, BenchError> {
         let image = TinyImage::new(seq, TINY_LAYER);
-        self.client.push_small(TINY_REPO, &image.layer).await?;
-        self.client.push_small(TINY_REPO, &image.config).await?;
+        self.client.push_small(self.repo, &image.layer).await?;
+        self.client.push_small(self.repo, &image.config).await?;
         self.client
-            .put_manifest(TINY_REPO, &format!("img-{seq}"), &image.manifest)
+            .put_manifest(self.repo, &TinyWorker::tag(seq), &image.manifest)
             .await?;
         Ok(0)
     }
@@ -75,7 +83,10 @@ impl Worker for TagWorker {
 pub async fn tiny(env: &Env<'_>) -> Result<Row, BenchError> {
     let workers = env
         .workers(8, &format!("repository:{TINY_REPO}:pull,push"), |client| {
-            TinyWorker { client }
+            TinyWorker {
+                client,
+                repo: TINY_REPO,
+            }
         })
         .await?;
     let out = alternate(workers, 2, env.rate_round()).await?;

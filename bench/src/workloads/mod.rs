@@ -2,11 +2,13 @@
 //! clients, sizes and token auth; each yields rows of the result table.
 
 pub mod blobs;
+pub mod gc;
 pub mod images;
 pub mod scaling;
 pub mod tokens;
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
 use crate::args::Plan;
@@ -51,6 +53,8 @@ pub struct Env<'a> {
     pub plan: &'a Plan,
     pub login: Login,
     pub registries: Pair<SocketAddr>,
+    /// Berth's registry.yaml.
+    pub berth_config: &'a Path,
     pub limits: Limits,
     /// The base image, pushed to both registries by [`Env::seed`].
     pub base: TinyImage,
@@ -89,17 +93,32 @@ impl Env<'_> {
         scopes: &str,
         make: impl Fn(Client) -> W,
     ) -> Result<Pair<Vec<W>>, BenchError> {
-        let mut berth = Vec::with_capacity(n);
-        let mut registry2 = Vec::with_capacity(n);
+        Ok(Pair {
+            berth: self
+                .workers_at(self.registries.berth, n, scopes, &make)
+                .await?,
+            registry2: self
+                .workers_at(self.registries.registry2, n, scopes, &make)
+                .await?,
+        })
+    }
+
+    /// `n` workers of the registry at `addr` (as [`Env::workers`]).
+    ///
+    /// # Errors
+    /// A token could not be fetched.
+    pub async fn workers_at<W>(
+        &self,
+        addr: SocketAddr,
+        n: usize,
+        scopes: &str,
+        make: impl Fn(Client) -> W,
+    ) -> Result<Vec<W>, BenchError> {
+        let mut workers = Vec::with_capacity(n);
         for _ in 0..n {
-            berth.push(make(
-                Client::login(self.registries.berth, &self.login, scopes).await?,
-            ));
-            registry2.push(make(
-                Client::login(self.registries.registry2, &self.login, scopes).await?,
-            ));
+            workers.push(make(Client::login(addr, &self.login, scopes).await?));
         }
-        Ok(Pair { berth, registry2 })
+        Ok(workers)
     }
 
     /// Bounds of one of the two alternating rounds of a request-rate workload.
@@ -148,20 +167,26 @@ pub async fn alternate<W: Worker>(
 
 /// What to tell about failed operations of each registry (empty when none failed).
 pub fn error_note(outcomes: &Pair<&Outcome>) -> String {
-    let mut notes = Vec::new();
-    for (name, o) in [
-        ("Berth", outcomes.berth),
-        ("registry:2", outcomes.registry2),
-    ] {
-        if o.errors > 0 {
-            let first = o.first_error.as_deref().unwrap_or("?");
-            notes.push(format!(
-                "{name}: {} failed operations (first: {first})",
-                o.errors
-            ));
-        }
-    }
+    let notes: Vec<String> = [
+        failures("Berth", outcomes.berth),
+        failures("registry:2", outcomes.registry2),
+    ]
+    .into_iter()
+    .filter(|n| !n.is_empty())
+    .collect();
     notes.join("; ")
+}
+
+/// `{name}: N failed operations (first: …)`, or nothing when none failed.
+pub fn failures(name: &str, outcome: &Outcome) -> String {
+    if outcome.errors == 0 {
+        return String::new();
+    }
+    let first = outcome.first_error.as_deref().unwrap_or("?");
+    format!(
+        "{name}: {} failed operations (first: {first})",
+        outcome.errors
+    )
 }
 
 /// Seconds as text for notes.
