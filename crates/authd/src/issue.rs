@@ -4,13 +4,28 @@
 use std::net::IpAddr;
 
 use serde::Serialize;
-use token::{Access, Claims, Scope};
+use token::{parse_scopes, Access, Claims, RepoName, Scope};
 
 use crate::acl::Request;
 use crate::authn::Identity;
 use crate::config::Config;
 use crate::error::Error;
 use crate::metrics::SIGN_SECONDS;
+
+/// The scopes of one `scope` parameter, refusing repository names no registry could serve: a
+/// grant for `a/../b` could only mislead. (`repository(plugin)` names keep their own rules.)
+///
+/// # Errors
+/// A malformed scope, or `NAME_INVALID` for such a name.
+pub fn requested_scopes(value: &str) -> Result<Vec<Scope>, Error> {
+    let scopes = parse_scopes(value)?;
+    for scope in &scopes {
+        if scope.kind == "repository" && scope.class.is_none() {
+            RepoName::parse(&scope.name)?;
+        }
+    }
+    Ok(scopes)
+}
 
 /// One requested scope and what was decided for it.
 #[derive(Debug, Clone)]

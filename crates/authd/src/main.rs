@@ -109,7 +109,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .unwrap_or_else(|| "registry".to_owned());
             let mut scopes = Vec::new();
             for s in &scope {
-                scopes.extend(token::parse_scopes(s)?);
+                scopes.extend(authd::issue::requested_scopes(s)?);
             }
             print!(
                 "{}",

@@ -11,13 +11,12 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use token::{parse_scopes, RepoName};
 
 use crate::app::App;
 use crate::authn::Credentials;
 use crate::error::Error;
 use crate::flow::{self, Proof, TokenRequest};
-use crate::issue::TokenResponse;
+use crate::issue::{requested_scopes, TokenResponse};
 
 /// Longest accepted query string or form body for a token request.
 pub const MAX_PARAMS: usize = 8 * 1024;
@@ -105,14 +104,7 @@ impl Params {
     ) -> Result<TokenRequest, Error> {
         let mut scopes = Vec::new();
         for (_, value) in self.0.iter().filter(|(k, _)| k == "scope") {
-            for scope in parse_scopes(value)? {
-                // No registry serves another name: a grant for `a/../b` could only mislead.
-                // (`repository(plugin)` names keep their own rules.)
-                if scope.kind == "repository" && scope.class.is_none() {
-                    RepoName::parse(&scope.name)?;
-                }
-                scopes.push(scope);
-            }
+            scopes.extend(requested_scopes(value)?);
         }
         Ok(TokenRequest {
             proof,

@@ -78,6 +78,17 @@ fn check_says_what_is_granted_and_why() {
         "",
     );
     assert!(!ok && err.contains("not of the form"), "{err}");
+    // As /auth does: no grant is reported for a name no registry could serve.
+    let (ok, out, err) = run(
+        authd().arg("check").arg("--config").arg(&config).args([
+            "--account",
+            "admin",
+            "--scope",
+            "repository:alice/../secret/db:pull",
+        ]),
+        "",
+    );
+    assert!(!ok && out.is_empty() && !err.is_empty(), "{out}{err}");
 }
 
 #[test]
