@@ -3,6 +3,7 @@
 
 use reqwest::{Method, Response, StatusCode};
 
+use crate::content::Content;
 use crate::registry::{header, Registry};
 
 impl Registry {
@@ -54,6 +55,18 @@ impl Registry {
             .header("Content-Type", "application/octet-stream")
             .body(bytes.to_vec());
         self.send(req).await
+    }
+
+    /// `GET /v2/<repo>/blobs/<digest>` serves `blob`'s bytes exactly.
+    pub async fn assert_blob(&self, repo: &str, blob: &Content, token: &str) {
+        let path = format!("/v2/{repo}/blobs/{}", blob.digest);
+        let body = self
+            .get(&path, Some(token))
+            .await
+            .bytes()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        assert_eq!(body.as_ref(), blob.bytes.as_slice(), "GET {path}");
     }
 
     /// The status of `HEAD /v2/<repo>/blobs/<digest>`.

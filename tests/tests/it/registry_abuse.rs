@@ -252,10 +252,7 @@ async fn overflowing_content_ranges_are_416_and_change_nothing() {
         .finish_upload(&location, &token, &blob.digest, b"")
         .await;
     assert_eq!(resp.status(), StatusCode::CREATED);
-    let resp = registry
-        .get(&format!("/v2/team/app/blobs/{}", blob.digest), Some(&token))
-        .await;
-    assert_eq!(resp.bytes().await.unwrap().as_ref(), blob.bytes.as_slice());
+    registry.assert_blob("team/app", &blob, &token).await;
 }
 
 #[tokio::test]

@@ -12,15 +12,21 @@ async fn admin(env: &TestEnv, repo: &str) -> String {
     env.admin_token(&[repo]).await
 }
 
-#[tokio::test]
-async fn invalid_manifests_are_refused_and_store_nothing() {
+/// A registry holding one image at `team/app:base`, an admin token for `team/app`, and the image.
+async fn with_base_image() -> (TestEnv, String, Image) {
     let env = TestEnv::standard().await;
-    let registry = env.registry();
     let token = admin(&env, "team/app").await;
     let image = Image::random(1);
-    registry
+    env.registry()
         .push_image("team/app", "base", &image, Some(&token))
         .await;
+    (env, token, image)
+}
+
+#[tokio::test]
+async fn invalid_manifests_are_refused_and_store_nothing() {
+    let (env, token, image) = with_base_image().await;
+    let registry = env.registry();
     let config = image.config.descriptor();
     let layer = image.layers[0].descriptor();
 
@@ -139,13 +145,8 @@ async fn manifests_naming_missing_content_are_manifest_blob_unknown() {
 
 #[tokio::test]
 async fn oversize_manifest_is_refused() {
-    let env = TestEnv::standard().await;
+    let (env, token, image) = with_base_image().await;
     let registry = env.registry();
-    let token = admin(&env, "team/app").await;
-    let image = Image::random(1);
-    registry
-        .push_image("team/app", "base", &image, Some(&token))
-        .await;
     let mut body: serde_json::Value = serde_json::from_slice(&image.manifest.bytes).unwrap();
     body["annotations"] = json!({"padding": "x".repeat(4 * 1024 * 1024)});
     let big = Content::json(&body, OCI_MANIFEST);
@@ -253,13 +254,8 @@ fn stored_files(data: &std::path::Path) -> (usize, u64) {
 
 #[tokio::test]
 async fn refused_manifest_puts_leave_nothing_on_disk() {
-    let env = TestEnv::standard().await;
+    let (env, token, image) = with_base_image().await;
     let registry = env.registry();
-    let token = admin(&env, "team/app").await;
-    let image = Image::random(1);
-    registry
-        .push_image("team/app", "base", &image, Some(&token))
-        .await;
     let data = env.dir.path().join("data");
     let before = stored_files(&data);
     let missing = Content::random(7);

@@ -295,9 +295,6 @@ async fn deleted_content_can_be_pushed_again() {
         .assert_serves("team/app", "v1", &image.manifest, &token)
         .await;
     for blob in image.blobs() {
-        let resp = registry
-            .get(&format!("/v2/team/app/blobs/{}", blob.digest), Some(&token))
-            .await;
-        assert_eq!(resp.bytes().await.unwrap().as_ref(), blob.bytes.as_slice());
+        registry.assert_blob("team/app", blob, &token).await;
     }
 }

@@ -124,10 +124,7 @@ async fn tags_catalog_and_referrers_survive_a_restart() {
         .unwrap();
     assert_eq!(referrers["manifests"][0]["digest"], sbom.digest.as_str());
     for blob in image.blobs() {
-        let resp = registry
-            .get(&format!("/v2/team/app/blobs/{}", blob.digest), Some(&token))
-            .await;
-        assert_eq!(resp.bytes().await.unwrap().as_ref(), blob.bytes.as_slice());
+        registry.assert_blob("team/app", blob, &token).await;
     }
 }
 

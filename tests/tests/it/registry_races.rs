@@ -92,8 +92,5 @@ async fn racing_chunks_and_puts_on_one_session_apply_once() {
         }
     }
     assert_eq!(created, 1, "one upload finished {created} times");
-    let resp = registry
-        .get(&format!("/v2/team/app/blobs/{}", blob.digest), Some(&token))
-        .await;
-    assert_eq!(resp.bytes().await.unwrap().as_ref(), blob.bytes.as_slice());
+    registry.assert_blob("team/app", &blob, &token).await;
 }

@@ -56,10 +56,7 @@ async fn an_upload_resumes_after_a_restart() {
         .finish_upload(&location, &token, &blob.digest, &[])
         .await;
     assert_eq!(resp.status(), StatusCode::CREATED);
-    let resp = registry
-        .get(&format!("/v2/team/app/blobs/{}", blob.digest), Some(&token))
-        .await;
-    assert_eq!(resp.bytes().await.unwrap().as_ref(), blob.bytes.as_slice());
+    registry.assert_blob("team/app", &blob, &token).await;
 }
 
 #[tokio::test]

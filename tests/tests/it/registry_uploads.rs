@@ -26,10 +26,7 @@ async fn post_then_put_uploads_in_one_go() {
     assert_eq!(resp.status(), StatusCode::CREATED);
     assert!(header(&resp, "Location").ends_with(&format!("/v2/team/app/blobs/{}", blob.digest)));
     assert_eq!(header(&resp, "Docker-Content-Digest"), blob.digest);
-    let resp = registry
-        .get(&format!("/v2/team/app/blobs/{}", blob.digest), Some(&token))
-        .await;
-    assert_eq!(resp.bytes().await.unwrap().as_ref(), blob.bytes.as_slice());
+    registry.assert_blob("team/app", &blob, &token).await;
 
     // A PUT with a wrong digest fails and stores nothing under either digest.
     let location = registry.start_upload("team/app", &token).await;
@@ -117,10 +114,7 @@ async fn chunked_upload_enforces_order_and_reports_status() {
         .finish_upload(&location, &token, &blob.digest, &[])
         .await;
     assert_eq!(resp.status(), StatusCode::CREATED);
-    let resp = registry
-        .get(&format!("/v2/team/app/blobs/{}", blob.digest), Some(&token))
-        .await;
-    assert_eq!(resp.bytes().await.unwrap().as_ref(), blob.bytes.as_slice());
+    registry.assert_blob("team/app", &blob, &token).await;
     // The finished session is gone.
     expect_error(
         registry.get(&location, Some(&token)).await,
