@@ -5,6 +5,7 @@
 mod hostile_connections;
 mod interop_registry2;
 mod journey;
+mod proxy_upstreams;
 mod registry_abuse;
 mod registry_auth;
 mod registry_blobs;

@@ -1,0 +1,140 @@
+//! Berth as a pull-through cache of an [`Upstream`]: authd with the cache's users and ACL, and
+//! registryd listening on ::1 (reached as `berth.test:PORT`) with a `proxy` section naming the
+//! upstream `docker.io` (the default upstream, with the upstream's `host:port` as an alias for
+//! containerd's `ns`); and what tests read from it: the `Berth-Cache` header and its metrics.
+
+use serde_json::json;
+
+use crate::authd::{AuthSpec, User};
+use crate::env::TestEnv;
+use crate::registry::{header, Registry};
+use crate::upstream::Upstream;
+
+/// The host name of the cache (`./scripts/test` maps it to ::1 in /etc/hosts).
+pub const BERTH_HOST: &str = "berth.test";
+
+/// The name of the upstream in the cache's configuration: the prefix of its cached names.
+pub const PREFIX: &str = "docker.io";
+
+/// The cache's users and ACL. `alice` pulls (and may push, as far as the ACL goes) everything
+/// under `docker.io/` and `alice/`, pulls un-prefixed `library/` names (Docker's
+/// `registry-mirrors` path) and lists the catalog; `carol` pulls `alice/` only; anonymous
+/// clients pull un-prefixed `library/` names.
+pub fn cache_auth_spec() -> AuthSpec {
+    AuthSpec {
+        users: vec![
+            User::new("alice", "alice-pass"),
+            User::new("carol", "carol-pass"),
+        ],
+        acl: json!([
+            {"match": {"account": "alice", "type": "registry", "name": "catalog"}, "actions": ["*"]},
+            {"match": {"account": "alice", "name": "alice/**"}, "actions": ["push", "pull"]},
+            {"match": {"account": "alice", "name": "docker.io/**"}, "actions": ["push", "pull"]},
+            {"match": {"account": "alice", "name": "library/**"}, "actions": ["pull"]},
+            {"match": {"account": "carol", "name": "alice/**"}, "actions": ["pull"]},
+            {"match": {"account": "", "name": "library/**"}, "actions": ["pull"]},
+        ]),
+        expiration: 900,
+        disable_legacy_key_id: false,
+    }
+}
+
+/// Berth (authd + registryd) caching an upstream; everything stops on drop.
+pub struct PullThrough {
+    pub env: TestEnv,
+    pub upstream: Upstream,
+}
+
+impl PullThrough {
+    /// Berth caching `upstream`, tags served from the cache for `ttl` (a Go-style duration).
+    pub async fn start(upstream: Upstream, ttl: &str) -> PullThrough {
+        let remoteurl = upstream.url();
+        PullThrough::start_via(upstream, &remoteurl, ttl).await
+    }
+
+    /// As [`PullThrough::start`], reaching the upstream at `remoteurl` (e.g. a relay before it).
+    pub async fn start_via(upstream: Upstream, remoteurl: &str, ttl: &str) -> PullThrough {
+        let proxy = json!({"upstreams": [{
+            "name": PREFIX,
+            "aliases": [upstream.host()],
+            "remoteurl": remoteurl,
+            "username": upstream.puller.name,
+            "password": upstream.puller.password,
+            "ttl": ttl,
+            "default": true,
+        }]});
+        let extra = json!({"http": {"addr": "[::1]:0"}, "proxy": proxy});
+        let env = TestEnv::with_auth_merged(cache_auth_spec(), true, extra).await;
+        PullThrough { env, upstream }
+    }
+
+    /// `berth.test:PORT`, as Docker names the cache.
+    pub fn host(&self) -> String {
+        format!("{BERTH_HOST}:{}", self.env.registryd.daemon.addr.port())
+    }
+
+    /// `http://berth.test:PORT`: the mirror URL for Docker and containerd.
+    pub fn mirror_url(&self) -> String {
+        format!("http://{}", self.host())
+    }
+
+    /// A client for the cache.
+    pub fn registry(&self) -> Registry {
+        self.env.registry()
+    }
+
+    /// A token from the cache's authd for `user` (of [`cache_auth_spec`]) covering `scopes`.
+    pub async fn token(&self, user: &str, scopes: &[&str]) -> String {
+        self.env.token(user, scopes).await
+    }
+
+    /// The sum of the samples of `name` in the cache's `/metrics` whose labels include all of
+    /// `labels` (0 when there is none).
+    pub async fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let text = self.registry().get("/metrics", None).await.text().await;
+        let text = text.unwrap_or_else(|e| panic!("GET /metrics: {e}"));
+        metric_sum(&text, name, labels)
+    }
+}
+
+/// The `Berth-Cache` header of a cache's answer (`hit`, `miss`, `revalidated`, `stale`; "" when
+/// absent).
+pub fn cache_state(resp: &reqwest::Response) -> String {
+    header(resp, "Berth-Cache")
+}
+
+/// The sum of the samples of `name` in the Prometheus text `text` whose labels include all of
+/// `labels`.
+pub fn metric_sum(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.rsplit_once(' '))
+        .filter(|(series, _)| {
+            let (metric, rest) = series.split_once('{').unwrap_or((series, ""));
+            metric == name
+                && labels
+                    .iter()
+                    .all(|(key, value)| rest.contains(&format!("{key}=\"{value}\"")))
+        })
+        .filter_map(|(_, value)| value.trim().parse::<f64>().ok())
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::metric_sum;
+
+    #[test]
+    fn sums_the_samples_whose_labels_match() {
+        let text = "# TYPE x counter\n\
+            x{upstream=\"docker.io\",kind=\"blob\",result=\"hit\"} 2\n\
+            x{upstream=\"docker.io\",kind=\"blob\",result=\"miss\"} 1\n\
+            x{upstream=\"docker.io\",kind=\"manifest\",result=\"hit\"} 4\n\
+            x_total 9\n";
+        assert_eq!(metric_sum(text, "x", &[("kind", "blob")]), 3.0);
+        assert_eq!(metric_sum(text, "x", &[("result", "hit")]), 6.0);
+        assert_eq!(metric_sum(text, "x", &[]), 7.0);
+        assert_eq!(metric_sum(text, "x_total", &[]), 9.0);
+        assert_eq!(metric_sum(text, "y", &[]), 0.0);
+    }
+}
