@@ -3,12 +3,20 @@
 //! upstream `docker.io` (the default upstream, with the upstream's `host:port` as an alias for
 //! containerd's `ns`); and what tests read from it: the `Berth-Cache` header and its metrics.
 
+use reqwest::{Method, Response};
 use serde_json::json;
 
 use crate::authd::{AuthSpec, User};
+use crate::content::{unique, Image};
 use crate::env::TestEnv;
 use crate::registry::{header, Registry};
-use crate::upstream::Upstream;
+use crate::upstream::{Upstream, UpstreamAuth};
+
+/// The `Accept` header of a client that takes any image manifest or index.
+pub const ACCEPT_MANIFESTS: &str = "application/vnd.oci.image.manifest.v1+json, \
+    application/vnd.oci.image.index.v1+json, \
+    application/vnd.docker.distribution.manifest.v2+json, \
+    application/vnd.docker.distribution.manifest.list.v2+json";
 
 /// The host name of the cache (`./scripts/test` maps it to ::1 in /etc/hosts).
 pub const BERTH_HOST: &str = "berth.test";
@@ -66,6 +74,41 @@ impl PullThrough {
         let extra = json!({"http": {"addr": "[::1]:0"}, "proxy": proxy});
         let env = TestEnv::with_auth_merged(cache_auth_spec(), true, extra).await;
         PullThrough { env, upstream }
+    }
+
+    /// A cache (tags fresh for `ttl`) of a new upstream authenticating as `auth` that holds
+    /// `image` as `library/<stem>-<random>:1`; returns it with that upstream name.
+    pub async fn stocked(
+        auth: UpstreamAuth,
+        ttl: &str,
+        stem: &str,
+        image: &Image,
+    ) -> (PullThrough, String) {
+        let upstream = Upstream::start(auth).await;
+        let repo = format!("library/{stem}-{}", unique());
+        upstream.push(&repo, "1", image).await;
+        (PullThrough::start(upstream, ttl).await, repo)
+    }
+
+    /// `METHOD /v2/<name>/manifests/<reference>` on the cache, accepting every manifest type.
+    pub async fn manifest(
+        &self,
+        method: Method,
+        name: &str,
+        reference: &str,
+        token: Option<&str>,
+    ) -> Response {
+        let registry = self.registry();
+        let path = format!("/v2/{name}/manifests/{reference}");
+        let req = registry.request(method, &path, token);
+        registry.send(req.header("Accept", ACCEPT_MANIFESTS)).await
+    }
+
+    /// `GET /v2/<name>/blobs/<digest>` on the cache.
+    pub async fn blob(&self, name: &str, digest: &str, token: Option<&str>) -> Response {
+        self.registry()
+            .get(&format!("/v2/{name}/blobs/{digest}"), token)
+            .await
     }
 
     /// `berth.test:PORT`, as Docker names the cache.
