@@ -145,7 +145,7 @@ where
 }
 
 /// Milliseconds since the epoch, as the database records link and push times.
-fn unix_millis(t: SystemTime) -> i64 {
+pub(super) fn unix_millis(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
