@@ -76,9 +76,13 @@ impl Request {
     }
 }
 
-/// How many of `requests` were `method path`.
+/// How many of `requests` were `method path` answered with success (2xx): fetches, not the
+/// 401s that send a client for a token first.
 pub fn count(requests: &[Request], method: &str, path: &str) -> usize {
-    requests.iter().filter(|r| r.is(method, path)).count()
+    requests
+        .iter()
+        .filter(|r| r.is(method, path) && (200..300).contains(&r.status))
+        .count()
 }
 
 /// A stand-in upstream registry; stopped when dropped.

@@ -2,18 +2,21 @@
 //! an image that exists only upstream, pulled once through Berth and then again with the upstream
 //! stopped (served from the cache): `docker pull berth.test:PORT/docker.io/library/x` (prefix),
 //! `docker pull x` on a daemon with `registry-mirrors` (default upstream), and `ctr images pull
-//! --hosts-dir` with a `hosts.toml` naming Berth as mirror (`?ns=`).
+//! --hosts-dir` with a `hosts.toml` naming Berth as mirror (`?ns=`). And the `Accept` header
+//! as Docker sends it, one line per media type, reaching the upstream whole.
 //!
 //! Needs root, dockerd, `berth.test` and `upstream.test` in /etc/hosts: run through
 //! `./scripts/test`.
 
-use berth_tests::content::Image;
+use berth_tests::content::{Image, DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST};
 use berth_tests::ctr::Ctr;
 use berth_tests::docker::Docker;
 use berth_tests::docker_flows::forget;
 use berth_tests::mirror_dockerd::MirrorDockerd;
 use berth_tests::pull_through::{PullThrough, PREFIX};
+use berth_tests::registry::header;
 use berth_tests::upstream::UpstreamAuth;
+use reqwest::{Method, StatusCode};
 
 /// Blob answers of the cache served from its store so far.
 async fn blob_hits(cache: &PullThrough) -> f64 {
@@ -134,4 +137,33 @@ async fn ctr_pulls_through_a_hosts_toml_mirror_then_from_the_cache_with_the_upst
         "{served} blob hits for the {} blobs of the second pull",
         image.blobs().len()
     );
+}
+
+#[tokio::test]
+async fn accept_sent_as_one_line_per_media_type_as_docker_sends_it_reaches_the_upstream() {
+    let image = Image::oci_gzip("amd64", 1);
+    let (cache, repo) = PullThrough::stocked(UpstreamAuth::Bearer, "10m", "accept", &image).await;
+    let name = format!("{PREFIX}/{repo}");
+    let token = cache
+        .token("alice", &[&format!("repository:{name}:pull")])
+        .await;
+    let registry = cache.registry();
+    // Docker's HEAD (a miss) and then its GET.
+    for method in [Method::HEAD, Method::GET] {
+        let path = format!("/v2/{name}/manifests/1");
+        let mut req = registry.request(method.clone(), &path, Some(&token));
+        for media_type in [DOCKER_MANIFEST, DOCKER_LIST, OCI_MANIFEST, OCI_INDEX] {
+            req = req.header("Accept", media_type);
+        }
+        let resp = registry.send(req).await;
+        assert_eq!(
+            resp.status(),
+            StatusCode::OK,
+            "{method} {path}, an OCI manifest"
+        );
+        assert_eq!(
+            header(&resp, "Docker-Content-Digest"),
+            image.manifest.digest
+        );
+    }
 }
