@@ -10,6 +10,7 @@ use crate::authd::{AuthSpec, User};
 use crate::content::{unique, Image};
 use crate::env::TestEnv;
 use crate::registry::{header, Registry};
+use crate::registryd::merge;
 use crate::upstream::{Upstream, UpstreamAuth};
 
 /// The `Accept` header of a client that takes any image manifest or index.
@@ -62,7 +63,18 @@ impl PullThrough {
 
     /// As [`PullThrough::start`], reaching the upstream at `remoteurl` (e.g. a relay before it).
     pub async fn start_via(upstream: Upstream, remoteurl: &str, ttl: &str) -> PullThrough {
-        let proxy = json!({"upstreams": [{
+        PullThrough::start_with(upstream, remoteurl, ttl, json!({})).await
+    }
+
+    /// As [`PullThrough::start_via`], with the keys of `proxy` (e.g. `maxsize`) added to the
+    /// `proxy` section.
+    pub async fn start_with(
+        upstream: Upstream,
+        remoteurl: &str,
+        ttl: &str,
+        proxy: serde_json::Value,
+    ) -> PullThrough {
+        let mut section = json!({"upstreams": [{
             "name": PREFIX,
             "aliases": [upstream.host()],
             "remoteurl": remoteurl,
@@ -71,7 +83,8 @@ impl PullThrough {
             "ttl": ttl,
             "default": true,
         }]});
-        let extra = json!({"http": {"addr": "[::1]:0"}, "proxy": proxy});
+        merge(&mut section, proxy);
+        let extra = json!({"http": {"addr": "[::1]:0"}, "proxy": section});
         let env = TestEnv::with_auth_merged(cache_auth_spec(), true, extra).await;
         PullThrough { env, upstream }
     }
@@ -160,7 +173,7 @@ pub fn metric_sum(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
                     .all(|(key, value)| rest.contains(&format!("{key}=\"{value}\"")))
         })
         .filter_map(|(_, value)| value.trim().parse::<f64>().ok())
-        .sum()
+        .fold(0.0, |sum, value| sum + value)
 }
 
 #[cfg(test)]
