@@ -11,10 +11,12 @@
 //! - [`blobs`]: a miss streams to the client while it is hashed and written, and is recorded
 //!   only once its digest matches; the client's last piece waits for that check.
 //! - [`flights`]: concurrent misses of one blob or tag share one upstream fetch.
+//! - [`eviction`]: `proxy.maxsize`, least recently pulled cached images first.
 
 mod blobs;
 mod challenge;
 mod credentials;
+mod eviction;
 mod flights;
 mod manifests;
 mod upstream;
@@ -27,6 +29,7 @@ use crate::error::Error;
 use crate::names::RepoName;
 
 pub use blobs::ProxiedBlob;
+pub use eviction::spawn_eviction;
 pub use upstream::Upstream;
 
 /// How a proxied manifest or blob was served (the `Berth-Cache` header).
@@ -68,6 +71,8 @@ pub struct Proxy {
     /// Pushes into a proxied prefix are stored instead of refused.
     allow_push: bool,
     flights: flights::Flights,
+    /// `proxy.maxsize`, when set.
+    eviction: Option<eviction::Eviction>,
 }
 
 impl Proxy {
@@ -114,10 +119,14 @@ impl Proxy {
                 "proxy.upstreams: at most one upstream may be the default".into(),
             ));
         }
+        let prefixes = upstreams.iter().map(|u| u.name.clone()).collect();
         Ok(Some(Self {
             upstreams,
             allow_push: cfg.allowpush,
             flights: flights::Flights::default(),
+            eviction: cfg
+                .maxsize
+                .map(|max| eviction::Eviction::new(max, prefixes)),
         }))
     }
 
