@@ -223,3 +223,38 @@ impl Registry {
         self.proxy.as_ref().map(|p| &p.flights)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proxy(yaml: &str) -> Result<Option<Proxy>, Error> {
+        Proxy::from_config(&serde_yaml::from_str(yaml).unwrap())
+    }
+
+    #[test]
+    fn upstream_sets_that_cannot_route_are_refused() {
+        assert!(proxy("{}").unwrap().is_none());
+        let ok = proxy(
+            "{upstreams: [{name: docker.io, remoteurl: 'http://a', default: true}, \
+             {name: ghcr.io, aliases: ['ghcr.io:443'], remoteurl: 'http://b'}]}",
+        )
+        .unwrap()
+        .unwrap();
+        let (up, rest) = ok.by_prefix("ghcr.io/org/app").unwrap();
+        assert_eq!((up.name.as_str(), rest), ("ghcr.io", "org/app"));
+        assert!(ok.by_prefix("ghcr.iox/app").is_none());
+        assert!(ok.by_prefix("ghcr.io").is_none());
+        assert_eq!(ok.default_upstream().unwrap().name, "docker.io");
+        for bad in [
+            "{upstreams: [{name: Docker.IO, remoteurl: 'http://a'}]}",
+            "{upstreams: [{name: 'a:5000', remoteurl: 'http://a'}]}",
+            "{upstreams: [{name: a, remoteurl: 'http://a'}, {name: a, remoteurl: 'http://b'}]}",
+            "{upstreams: [{name: a, remoteurl: 'http://a'}, {name: a/b, remoteurl: 'http://b'}]}",
+            "{upstreams: [{name: a, remoteurl: 'http://a', default: true}, {name: b, remoteurl: 'http://b', default: true}]}",
+            "{upstreams: [{name: a, aliases: [c], remoteurl: 'http://a'}, {name: b, aliases: [C], remoteurl: 'http://b'}]}",
+        ] {
+            assert!(matches!(proxy(bad), Err(Error::Config(_))), "{bad}");
+        }
+    }
+}
