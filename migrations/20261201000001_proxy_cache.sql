@@ -8,3 +8,10 @@ CREATE TABLE cached_tags (
     PRIMARY KEY (repo_id, name),
     FOREIGN KEY (repo_id, name) REFERENCES tags (repo_id, name) ON DELETE CASCADE
 ) STRICT;
+
+-- Manifests fetched from an upstream (cached = 1), and when each was last pulled: above
+-- proxy.maxsize the least recently pulled cached images are evicted. Pushed manifests (0) never
+-- are.
+ALTER TABLE manifests ADD COLUMN cached INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE manifests ADD COLUMN used_at INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX manifests_cached_by_use ON manifests (used_at) WHERE cached = 1;

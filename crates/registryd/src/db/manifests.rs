@@ -99,6 +99,14 @@ impl Db {
                             check_references(c, repo_id, &refs).await?;
                         }
                         insert_manifest(c, &files, repo_id, &m, size, &refs).await?;
+                        if let Origin::Cached { checked_at } = origin {
+                            sqlx::query("UPDATE manifests SET cached = 1, used_at = ? WHERE repo_id = ? AND digest = ?")
+                                .bind(checked_at)
+                                .bind(repo_id)
+                                .bind(&m.digest)
+                                .execute(&mut *c)
+                                .await?;
+                        }
                     }
                     if let Some(tag) = tag {
                         sqlx::query("INSERT INTO tags (repo_id, name, digest) VALUES (?, ?, ?) ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest")

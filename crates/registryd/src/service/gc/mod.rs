@@ -254,7 +254,7 @@ impl Registry {
 
     /// Deletes the trash files of a committed removal; after a failed one, settles the trash
     /// (its bytes go back) and returns the failure.
-    async fn emptying(
+    pub(super) async fn emptying(
         &self,
         removal: Result<Vec<(String, u64)>, Error>,
     ) -> Result<Vec<(String, u64)>, Error> {

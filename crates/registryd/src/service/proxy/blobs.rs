@@ -168,6 +168,7 @@ impl Fill {
                 tracing::info!(upstream = %self.upstream.name, repo = %self.repo, digest = %self.digest, size, "cached a blob");
                 metrics::counter!("registry_proxy_upstream_bytes_total", "upstream" => self.upstream.name.clone())
                     .increment(size);
+                self.registry.wake_eviction();
             }
             Err(why) => {
                 tracing::warn!(upstream = %self.upstream.name, repo = %self.repo, digest = %self.digest, error = %why, "blob not cached");

@@ -59,7 +59,12 @@ impl Registry {
             }
         };
         status.count(&up.name, "manifest");
-        Ok((self.get_manifest(repo, reference, with_body).await?, status))
+        let found = self.get_manifest(repo, reference, with_body).await?;
+        self.note_use(repo.as_str(), found.digest.as_str());
+        if status == CacheStatus::Miss {
+            self.wake_eviction();
+        }
+        Ok((found, status))
     }
 
     /// How the cache holds `reference`.

@@ -11,10 +11,12 @@
 //! - [`blobs`]: a miss streams to the client while it is hashed and written, and is recorded
 //!   only once its digest matches; the client's last piece waits for that check.
 //! - [`flights`]: concurrent misses of one blob or tag share one upstream fetch.
+//! - [`eviction`]: `proxy.maxsize`, least recently pulled cached images first.
 
 mod blobs;
 mod challenge;
 mod credentials;
+mod eviction;
 mod flights;
 mod manifests;
 mod upstream;
@@ -27,6 +29,7 @@ use crate::error::Error;
 use crate::names::RepoName;
 
 pub use blobs::ProxiedBlob;
+pub use eviction::spawn_eviction;
 pub use upstream::Upstream;
 
 /// How a proxied manifest or blob was served (the `Berth-Cache` header).
@@ -68,6 +71,8 @@ pub struct Proxy {
     /// Pushes into a proxied prefix are stored instead of refused.
     allow_push: bool,
     flights: flights::Flights,
+    /// `proxy.maxsize`, when set.
+    eviction: Option<eviction::Eviction>,
 }
 
 impl Proxy {
@@ -114,10 +119,14 @@ impl Proxy {
                 "proxy.upstreams: at most one upstream may be the default".into(),
             ));
         }
+        let prefixes = upstreams.iter().map(|u| u.name.clone()).collect();
         Ok(Some(Self {
             upstreams,
             allow_push: cfg.allowpush,
             flights: flights::Flights::default(),
+            eviction: cfg
+                .maxsize
+                .map(|max| eviction::Eviction::new(max, prefixes)),
         }))
     }
 
@@ -212,5 +221,40 @@ impl Registry {
 
     fn flights(&self) -> Option<&flights::Flights> {
         self.proxy.as_ref().map(|p| &p.flights)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proxy(yaml: &str) -> Result<Option<Proxy>, Error> {
+        Proxy::from_config(&serde_yaml::from_str(yaml).unwrap())
+    }
+
+    #[test]
+    fn upstream_sets_that_cannot_route_are_refused() {
+        assert!(proxy("{}").unwrap().is_none());
+        let ok = proxy(
+            "{upstreams: [{name: docker.io, remoteurl: 'http://a', default: true}, \
+             {name: ghcr.io, aliases: ['ghcr.io:443'], remoteurl: 'http://b'}]}",
+        )
+        .unwrap()
+        .unwrap();
+        let (up, rest) = ok.by_prefix("ghcr.io/org/app").unwrap();
+        assert_eq!((up.name.as_str(), rest), ("ghcr.io", "org/app"));
+        assert!(ok.by_prefix("ghcr.iox/app").is_none());
+        assert!(ok.by_prefix("ghcr.io").is_none());
+        assert_eq!(ok.default_upstream().unwrap().name, "docker.io");
+        for bad in [
+            "{upstreams: [{name: Docker.IO, remoteurl: 'http://a'}]}",
+            "{upstreams: [{name: 'a:5000', remoteurl: 'http://a'}]}",
+            "{upstreams: [{name: a, remoteurl: 'http://a'}, {name: a, remoteurl: 'http://b'}]}",
+            "{upstreams: [{name: a, remoteurl: 'http://a'}, {name: a/b, remoteurl: 'http://b'}]}",
+            "{upstreams: [{name: a, remoteurl: 'http://a', default: true}, {name: b, remoteurl: 'http://b', default: true}]}",
+            "{upstreams: [{name: a, aliases: [c], remoteurl: 'http://a'}, {name: b, aliases: [C], remoteurl: 'http://b'}]}",
+        ] {
+            assert!(matches!(proxy(bad), Err(Error::Config(_))), "{bad}");
+        }
     }
 }
