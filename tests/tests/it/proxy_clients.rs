@@ -108,6 +108,14 @@ async fn ctr_pulls_through_a_hosts_toml_mirror_then_from_the_cache_with_the_upst
         direct.is_empty(),
         "containerd went past the mirror to the upstream: {direct:?}"
     );
+    // Routed by `?ns=` (not as a default-upstream name): the challenge named the cached
+    // repository, which is what containerd asked authd for.
+    let asked_authd = cache.env.authd().daemon.log_text();
+    let canonical = format!("\"repository:{PREFIX}/{repo}:pull\"");
+    assert!(
+        asked_authd.contains(&canonical),
+        "containerd never asked for {canonical}; authd's log:\n{asked_authd}"
+    );
     ctr.remove(&reference);
     let kept = ctr.content();
     assert!(
