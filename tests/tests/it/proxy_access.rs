@@ -2,7 +2,8 @@
 //! names by every route (prefix, default upstream, containerd's `ns`) before anything is fetched;
 //! the upstream's password (Bearer or Basic upstream) never shows in an answer or in registryd's
 //! log; pushes into the proxied prefix are refused (405) while pushes elsewhere are stored in the
-//! same registry, and the catalog lists both.
+//! same registry, and the catalog lists both; an `ns` naming a host no upstream claims never
+//! makes the cache connect there.
 //!
 //! Needs `upstream.test` and `berth.test` in /etc/hosts: run through `./scripts/test`.
 
@@ -255,4 +256,53 @@ async fn json(registry: &Registry, path: &str, token: &str) -> Value {
     resp.json()
         .await
         .unwrap_or_else(|e| panic!("GET {path}: not JSON: {e}"))
+}
+
+#[tokio::test]
+async fn an_ns_no_upstream_claims_never_makes_the_cache_connect_there() {
+    let image = Image::random(1);
+    let (cache, repo) = PullThrough::stocked(UpstreamAuth::Bearer, "10m", "ns", &image).await;
+    let trap = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("cannot bind the trap: {e}"));
+    let trap_addr = trap
+        .local_addr()
+        .unwrap_or_else(|e| panic!("trap address: {e}"));
+    let scopes = [
+        format!("repository:{repo}:pull"),
+        format!("repository:{PREFIX}/{repo}:pull"),
+    ];
+    let token = cache
+        .token(
+            "alice",
+            &scopes.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+        .await;
+    let layer = &image.layers[0].digest;
+    for ns in [
+        trap_addr.to_string(),
+        format!("localhost:{}", trap_addr.port()),
+    ] {
+        let manifest = cache
+            .manifest(Method::GET, &repo, &format!("1?ns={ns}"), Some(&token))
+            .await;
+        assert!(
+            !manifest.status().is_server_error(),
+            "ns={ns}: {}",
+            manifest.status()
+        );
+        let path = format!("/v2/{repo}/blobs/{layer}?ns={ns}");
+        let blob = cache.registry().get(&path, Some(&token)).await;
+        assert!(
+            !blob.status().is_server_error(),
+            "ns={ns}: {}",
+            blob.status()
+        );
+    }
+    // A connection the cache opened would be waiting in the trap's backlog by now.
+    let knocked = tokio::time::timeout(std::time::Duration::ZERO, trap.accept()).await;
+    assert!(
+        knocked.is_err(),
+        "the cache connected to a host named by ?ns="
+    );
 }
