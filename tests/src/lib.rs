@@ -37,6 +37,7 @@
 //! - [`hostile`]: daemons with extra serving keys, and their memory and sockets from /proc.
 //! - [`upstream`]: registry:2 as a stand-in upstream (Bearer or Basic) on a fixed port, its
 //!   access log, its stored blobs; [`fault_relay`]: a relay cutting its answers mid-blob;
+//!   [`redirecting_front`]: a front sending its blob downloads to another host;
 //!   [`pull_through`]: Berth caching it ([`reference_registry`] is registry:2 itself).
 //! - [`mirror_dockerd`]: a second dockerd pulling through a registry mirror, and its
 //!   containerd, which [`ctr`] drives with a hosts directory.
@@ -63,6 +64,7 @@ pub mod oci_layout;
 pub mod pull_through;
 pub mod quickstart;
 pub mod raw_http;
+pub mod redirecting_front;
 pub mod reference_registry;
 pub mod registry;
 pub mod registryd;
