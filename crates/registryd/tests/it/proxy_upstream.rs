@@ -24,6 +24,7 @@ struct Seen {
     token_auth: Mutex<Vec<String>>,
     cdn_auth: Mutex<Vec<Option<String>>>,
     blob_gets: AtomicUsize,
+    accept: Mutex<Vec<String>>,
 }
 
 struct Upstream {
@@ -95,6 +96,9 @@ async fn manifest(
     if !authorized(&up, &headers) {
         return challenge(&up);
     }
+    let accept = headers.get_all(header::ACCEPT).iter();
+    let accept = accept.filter_map(|v| v.to_str().ok()).collect::<Vec<_>>();
+    up.seen.accept.lock().unwrap().push(accept.join(", "));
     if reference != "1" && reference != digest(&up.manifest) {
         return StatusCode::NOT_FOUND.into_response();
     }
@@ -182,13 +186,25 @@ async fn bearer_upstream_redirects_without_our_credentials_and_tokens_are_reused
     let (_dir, data) = data_dir();
     let server = Server::start(&data, &proxy_yaml(&url, ACCOUNT.1), None).await;
     let c = client();
+    // Docker sends one Accept line per media type; the upstream must get them all.
     let m = c
         .get(format!("{}/v2/up.test/lib/app/manifests/1", server.url))
+        .header(
+            header::ACCEPT,
+            "application/vnd.docker.distribution.manifest.v2+json",
+        )
+        .header(header::ACCEPT, MANIFEST_TYPE)
         .send()
         .await
         .unwrap();
     assert_eq!(m.status(), 200);
     assert_eq!(m.headers()["berth-cache"], "miss");
+    assert_eq!(
+        *up.seen.accept.lock().unwrap(),
+        vec![format!(
+            "application/vnd.docker.distribution.manifest.v2+json, {MANIFEST_TYPE}"
+        )]
+    );
     let text = m.text().await.unwrap();
     assert!(!text.contains(ACCOUNT.1));
     let layer_digest = digest(&up.layer);
