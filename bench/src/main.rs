@@ -3,7 +3,8 @@
 //!
 //! Modules: `args` (command line and plan), `stack` (the servers), `daemon` (one server
 //! process), `http` (the client connection), `client` (token + registry API calls), `collector`
-//! (a `registryd gc` loop), `content` (blobs and images), `load` (the load generator), `limits`
+//! (a `registryd gc` loop), `content` (blobs and images), `curl` (one
+//! download by curl), `nginx` (the static-file server), `load` (the load generator), `limits`
 //! (machine limits), `workloads` (one file per kind of workload), `table` (the result), `run`
 //! (the whole run).
 
@@ -11,11 +12,13 @@ mod args;
 mod client;
 mod collector;
 mod content;
+mod curl;
 mod daemon;
 mod error;
 mod http;
 mod limits;
 mod load;
+mod nginx;
 mod run;
 mod stack;
 mod table;
