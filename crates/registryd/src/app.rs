@@ -23,7 +23,7 @@ use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::error::{Error, InternalCause};
 use crate::routes::{dispatch, endpoint_of, Subject};
-use crate::service::{spawn_maintenance, Registry};
+use crate::service::{spawn_maintenance, Proxy, Registry};
 
 /// Shared by every request.
 pub struct AppState {
@@ -68,7 +68,8 @@ pub async fn build(cfg: &Config) -> Result<App, Error> {
         cfg.storage.delete.enabled,
     )
     .await?
-    .with_upload_limits(cfg.storage.uploadlimits.clone());
+    .with_upload_limits(cfg.storage.uploadlimits.clone())
+    .with_proxy(Proxy::from_config(&cfg.proxy)?);
     let registry = Arc::new(registry);
     spawn_maintenance(&registry, &cfg.storage.maintenance);
     let state = Arc::new(AppState {

@@ -72,6 +72,10 @@ pub enum Error {
     Io(#[from] std::io::Error),
     #[error("internal: {0}")]
     Internal(String),
+    /// A pull-through cache miss the upstream could not fill (unreachable, 5xx, 429, or bytes
+    /// that do not match their digest); the message says which upstream and why.
+    #[error("{0}")]
+    Upstream(String),
     /// A blob's bytes were collected between the caller placing them and recording them (see
     /// `service/gc.rs`); callers place them again, so a client never sees it.
     #[error("blob bytes were collected meanwhile: {0}")]
@@ -103,6 +107,7 @@ impl Error {
             Self::Unauthorized { .. } => "UNAUTHORIZED",
             Self::Db(sqlx::Error::PoolTimedOut) | Self::TooManyUploads(_) => "TOOMANYREQUESTS",
             Self::Unsupported(_) | Self::NotFound(_) | Self::BadParameter(_) => "UNSUPPORTED",
+            Self::Upstream(_) => "UNAVAILABLE",
             Self::Config(_)
             | Self::Db(_)
             | Self::Migrate(_)
@@ -140,6 +145,7 @@ impl Error {
                 StatusCode::TOO_MANY_REQUESTS
             }
             Self::Unsupported(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Upstream(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Config(_)
             | Self::Db(_)
             | Self::Migrate(_)
@@ -161,9 +167,10 @@ impl Error {
         }
     }
 
-    /// Whether the cause is ours: logged by the request observer, hidden from the client.
+    /// Whether the cause is ours: logged by the request observer, hidden from the client. An
+    /// upstream's failure is the client's to know (it names no secret).
     fn is_internal(&self) -> bool {
-        self.status().is_server_error()
+        self.status().is_server_error() && !matches!(self, Self::Upstream(_))
     }
 }
 

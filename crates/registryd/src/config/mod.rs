@@ -1,5 +1,8 @@
 //! registry.yaml: registry:2's key names (`http`, `storage`, `auth`), deserialized strictly and
-//! resolved so that relative paths are relative to the config file's directory.
+//! resolved so that relative paths are relative to the config file's directory; [`proxy`] holds
+//! the pull-through cache's section.
+
+pub mod proxy;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -25,6 +28,9 @@ pub struct Config {
     /// How clients authenticate; absent = an open registry.
     #[serde(default)]
     pub auth: Option<Auth>,
+    /// Upstream registries cached under name prefixes (a pull-through cache).
+    #[serde(default)]
+    pub proxy: proxy::Proxy,
 }
 
 /// The `http` section.
@@ -334,6 +340,7 @@ impl Config {
             resolve(&mut tls.certificate);
             resolve(&mut tls.key);
         }
+        cfg.proxy.resolve_paths(base);
         match &mut cfg.auth {
             Some(Auth::Token(t)) => resolve(&mut t.rootcertbundle),
             Some(Auth::Htpasswd(h)) => resolve(&mut h.path),

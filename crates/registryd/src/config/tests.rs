@@ -177,3 +177,49 @@ fn bad_configs_are_refused() {
             assert!(matches!(Config::parse(bad, Path::new("/")), Err(Error::Config(_))), "{bad}");
         }
 }
+
+/// The example file's commented-out `proxy` section, uncommented.
+fn example_proxy_section() -> String {
+    let example = include_str!("../../../../registry.yaml");
+    let start = example
+        .find("# proxy:")
+        .expect("the example documents proxy");
+    example[start..]
+        .lines()
+        .map(|l| l.strip_prefix("# ").unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_example_proxy_section_parses() {
+    let text = format!(
+        "http: {{addr: \"127.0.0.1:1\"}}\nstorage: {{filesystem: {{rootdirectory: d}}}}\n{}",
+        example_proxy_section()
+    );
+    let cfg = Config::parse(&text, Path::new("/etc/berth")).unwrap();
+    let p = &cfg.proxy;
+    assert_eq!(p.maxsize, Some(20 << 30));
+    assert!(!p.allowpush);
+    assert_eq!(p.upstreams.len(), 2);
+    let hub = &p.upstreams[0];
+    assert_eq!(hub.name, "docker.io");
+    assert!(hub.default && !p.upstreams[1].default);
+    assert_eq!(hub.ttl, Duration::from_secs(600));
+    assert_eq!(hub.passwordenv.as_deref(), Some("DOCKERHUB_TOKEN"));
+    for bad in [
+        "maxsize: lots",
+        "maxsize: -5",
+        "upstreams: [{name: a}]",
+        "upstreams: [{name: a, remoteurl: 'http://x', ttl: soon}]",
+        "upstreams: [{name: a, remoteurl: 'http://x', colour: red}]",
+    ] {
+        let text = format!(
+            "http: {{addr: \"127.0.0.1:1\"}}\nstorage: {{filesystem: {{rootdirectory: d}}}}\nproxy: {{{bad}}}\n"
+        );
+        assert!(
+            matches!(Config::parse(&text, Path::new("/")), Err(Error::Config(_))),
+            "{bad}"
+        );
+    }
+}

@@ -45,15 +45,26 @@ pub struct Target {
 /// One entry of a referrers answer.
 pub type Referrer = ManifestRow;
 
+/// Where a manifest being stored comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A client pushed it: every reference must be in the repository already.
+    Pushed,
+    /// The pull-through cache fetched it from an upstream at this time (unix milliseconds):
+    /// its blobs are fetched when pulled, and its tag is recorded as cached.
+    Cached { checked_at: i64 },
+}
+
 fn to_i64(n: u64) -> Result<i64, Error> {
     i64::try_from(n).map_err(|_| Error::SizeInvalid("size out of range".into()))
 }
 
 impl Db {
     /// Stores a manifest whose bytes are already in the blob store: checks every reference
-    /// exists in the repository, records the blob, the manifest, its references and the tag, all
-    /// or nothing. A manifest the repository already holds was checked when it was stored: only
-    /// the tag is written.
+    /// exists in the repository (pushed manifests only), records the blob, the manifest, its
+    /// references and the tag, all or nothing. A manifest the repository already holds was
+    /// checked when it was stored: only the tag is written. A pushed tag stops being cached; a
+    /// cached one records when it was checked upstream.
     ///
     /// # Errors
     /// `ManifestBlobUnknown` naming the first missing reference; `BlobCollected` when the
@@ -64,6 +75,7 @@ impl Db {
         m: &ManifestRow,
         refs: &References,
         tag: Option<&str>,
+        origin: Origin,
     ) -> Result<(), Error> {
         let (repo, m, refs, tag) = (
             repo.to_owned(),
@@ -78,21 +90,32 @@ impl Db {
                 Box::pin(async move {
                     if let Some(tag) = &tag {
                         if retag(c, &repo, tag, &m.digest).await? {
-                            return Ok(());
+                            return mark_tag(c, &repo, tag, origin).await;
                         }
                     }
                     let (repo_id, stored) = manifest_state(c, &repo, &m.digest).await?;
                     if !stored {
-                        check_references(c, repo_id, &refs).await?;
+                        if origin == Origin::Pushed {
+                            check_references(c, repo_id, &refs).await?;
+                        }
                         insert_manifest(c, &files, repo_id, &m, size, &refs).await?;
+                        if let Origin::Cached { checked_at } = origin {
+                            sqlx::query("UPDATE manifests SET cached = 1, used_at = ? WHERE repo_id = ? AND digest = ?")
+                                .bind(checked_at)
+                                .bind(repo_id)
+                                .bind(&m.digest)
+                                .execute(&mut *c)
+                                .await?;
+                        }
                     }
                     if let Some(tag) = tag {
                         sqlx::query("INSERT INTO tags (repo_id, name, digest) VALUES (?, ?, ?) ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest")
                             .bind(repo_id)
-                            .bind(tag)
+                            .bind(&tag)
                             .bind(&m.digest)
                             .execute(&mut *c)
                             .await?;
+                        mark_tag(c, &repo, &tag, origin).await?;
                     }
                     Ok(())
                 })
@@ -243,6 +266,40 @@ impl Db {
             })
             .collect())
     }
+}
+
+/// Records a tag just written as cached (checked upstream now) or pushed (never revalidated).
+async fn mark_tag(
+    c: &mut SqliteConnection,
+    repo: &str,
+    tag: &str,
+    origin: Origin,
+) -> Result<(), Error> {
+    match origin {
+        Origin::Pushed => {
+            sqlx::query(
+                "DELETE FROM cached_tags WHERE name = ? \
+                 AND repo_id = (SELECT id FROM repositories WHERE name = ?)",
+            )
+            .bind(tag)
+            .bind(repo)
+            .execute(c)
+            .await?;
+        }
+        Origin::Cached { checked_at } => {
+            sqlx::query(
+                "INSERT INTO cached_tags (repo_id, name, checked_at) \
+                 SELECT id, ?, ? FROM repositories WHERE name = ? \
+                 ON CONFLICT (repo_id, name) DO UPDATE SET checked_at = excluded.checked_at",
+            )
+            .bind(tag)
+            .bind(checked_at)
+            .bind(repo)
+            .execute(c)
+            .await?;
+        }
+    }
+    Ok(())
 }
 
 /// Points `tag` at `digest` when the repository already holds that manifest (one statement, the

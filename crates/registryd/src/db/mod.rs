@@ -5,6 +5,7 @@
 //! state or the new one.
 
 mod blobs;
+mod cache;
 pub mod gc;
 mod listing;
 mod manifests;
@@ -20,7 +21,7 @@ use sqlx::{SqliteConnection, SqlitePool};
 
 use crate::error::Error;
 
-pub use manifests::{ManifestRow, References, Referrer, Target};
+pub use manifests::{ManifestRow, Origin, References, Referrer, Target};
 
 /// The two pools over one database file.
 #[derive(Debug, Clone)]

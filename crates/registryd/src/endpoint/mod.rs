@@ -197,6 +197,30 @@ impl Endpoint {
         }
     }
 
+    /// The repository a pull reads (manifests, blobs, tags, referrers), to be rewritten when
+    /// it is served from a cache.
+    pub fn pull_name_mut(&mut self) -> Option<&mut RepoName> {
+        match self {
+            Self::GetManifest { name, .. }
+            | Self::GetBlob { name, .. }
+            | Self::TagsList { name }
+            | Self::Referrers { name, .. } => Some(name),
+            _ => None,
+        }
+    }
+
+    /// The repository a request writes into (manifest or blob uploads).
+    #[must_use]
+    pub fn push_name(&self) -> Option<&RepoName> {
+        match self {
+            Self::PutManifest { name, .. }
+            | Self::StartUpload { name }
+            | Self::PatchUpload { name, .. }
+            | Self::FinishUpload { name, .. } => Some(name),
+            _ => None,
+        }
+    }
+
     /// A short, bounded label for metrics and logs.
     #[must_use]
     pub fn label(&self) -> &'static str {

@@ -1,13 +1,16 @@
-//! Blob handlers: `GET|HEAD /v2/<name>/blobs/<digest>` (with `Range`) and `DELETE`.
+//! Blob handlers: `GET|HEAD /v2/<name>/blobs/<digest>` (with `Range`; from the upstream in a
+//! cached repository) and `DELETE`.
 
 use axum::body::Body;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::response::BlobBody;
+use std::sync::Arc;
+
+use super::response::{BlobBody, Cached};
 use crate::error::Error;
 use crate::names::{Digest, RepoName};
-use crate::service::Registry;
+use crate::service::{CacheStatus, ProxiedBlob, Registry, Source};
 
 /// `GET|HEAD /v2/<name>/blobs/<digest>` → 200, or 206 for a `Range: bytes=a-b`; 416 when the
 /// range cannot be served; `BLOB_UNKNOWN` 404.
@@ -45,6 +48,38 @@ pub async fn get(
         body: Some(body),
     }
     .into_response())
+}
+
+/// `GET|HEAD` of a blob in a cached repository: as [`get`] when it is cached, else fetched
+/// from the upstream (streamed as it arrives when the whole blob is asked for), with
+/// `Berth-Cache`.
+pub async fn get_proxied(
+    reg: &Arc<Registry>,
+    src: &Source,
+    name: &RepoName,
+    digest: &Digest,
+    head: bool,
+    headers: &HeaderMap,
+) -> Result<Response, Error> {
+    let whole = !headers.contains_key(header::RANGE);
+    let answer = reg.proxied_blob(src, name, digest, head, whole).await?;
+    let (status, size, body) = match answer {
+        ProxiedBlob::Cached(status) => {
+            return Ok(Cached(status, get(reg, name, digest, head, headers).await?).into_response())
+        }
+        ProxiedBlob::Upstream { size } => (CacheStatus::Miss, size, None),
+        ProxiedBlob::Streaming { size, body } => {
+            metrics::counter!("registry_bytes_sent_total").increment(size);
+            (CacheStatus::Miss, size, Some(Body::from_stream(body)))
+        }
+    };
+    let blob = BlobBody {
+        digest: digest.clone(),
+        size,
+        range: None,
+        body,
+    };
+    Ok(Cached(status, blob).into_response())
 }
 
 /// `DELETE /v2/<name>/blobs/<digest>` → 202.

@@ -1,25 +1,32 @@
 //! Manifest handlers: `GET|HEAD|PUT|DELETE /v2/<name>/manifests/<reference>`.
 
 use axum::extract::Request;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::response::{Created, ManifestBody};
+use super::response::{Cached, Created, ManifestBody};
 use crate::error::Error;
 use crate::names::{Reference, RepoName};
-use crate::service::Registry;
+use crate::service::{Registry, MAX_MANIFEST};
 
-/// Largest manifest accepted, as the issue and most registries set it.
-pub const MAX_MANIFEST: usize = 4 * 1024 * 1024;
-
-/// `GET|HEAD …/manifests/<reference>` → 200 with its media type and digest.
+/// `GET|HEAD …/manifests/<reference>` → 200 with its media type and digest; in a cached
+/// repository also `Berth-Cache` (filled from the upstream on a miss, with the client's
+/// `Accept`).
 pub async fn get(
     reg: &Registry,
     name: &RepoName,
     reference: &Reference,
     head: bool,
+    headers: &HeaderMap,
 ) -> Result<Response, Error> {
-    Ok(ManifestBody(reg.get_manifest(name, reference, !head).await?).into_response())
+    let Some(src) = reg.source_of(name) else {
+        return Ok(ManifestBody(reg.get_manifest(name, reference, !head).await?).into_response());
+    };
+    let accept = headers.get(header::ACCEPT);
+    let (found, status) = reg
+        .proxied_manifest(&src, name, reference, !head, accept)
+        .await?;
+    Ok(Cached(status, ManifestBody(found)).into_response())
 }
 
 /// `PUT …/manifests/<reference>` → 201 with `Location`, `Docker-Content-Digest` and, for a

@@ -34,7 +34,16 @@ impl FromRequestParts<Arc<AppState>> for Authorized {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Error> {
-        let endpoint = endpoint_of(&parts.method, &parts.uri)?;
+        let mut endpoint = endpoint_of(&parts.method, &parts.uri)?;
+        // containerd's mirror requests name the upstream host in `?ns=`: such a pull reads (and
+        // is authorized on) the cached repository of that upstream.
+        if let Some(name) = endpoint.pull_name_mut() {
+            if let Some(ns) = params(&parts.uri)?.ns {
+                if let Some(cached) = state.registry.route_ns(name, &ns)? {
+                    *name = cached;
+                }
+            }
+        }
         let grants = state
             .auth
             .authorize(&parts.headers, endpoint.required_access().as_ref())
@@ -72,6 +81,8 @@ pub struct Params {
     /// Referrers filter.
     #[serde(rename = "artifactType")]
     pub artifact_type: Option<String>,
+    /// The registry host a containerd mirror request is for.
+    pub ns: Option<String>,
 }
 
 fn params(uri: &Uri) -> Result<Params, Error> {
@@ -103,6 +114,29 @@ async fn route(
 ) -> Result<Response, Error> {
     let p = params(req.uri())?;
     let reg = &app.registry;
+    if let Some(name) = endpoint.push_name() {
+        reg.check_push(name)?;
+    }
+    let endpoint = match endpoint {
+        Endpoint::GetManifest {
+            name,
+            reference,
+            head,
+        } => Endpoint::GetManifest {
+            name: reg.pull_name(name).await?,
+            reference,
+            head,
+        },
+        Endpoint::GetBlob { name, digest, head } => Endpoint::GetBlob {
+            name: reg.pull_name(name).await?,
+            digest,
+            head,
+        },
+        Endpoint::TagsList { name } => Endpoint::TagsList {
+            name: reg.pull_name(name).await?,
+        },
+        other => other,
+    };
     match endpoint {
         Endpoint::Base => {
             Ok((StatusCode::OK, [("content-type", "application/json")], "{}").into_response())
@@ -114,16 +148,17 @@ async fn route(
             name,
             reference,
             head,
-        } => manifests::get(reg, &name, &reference, head).await,
+        } => manifests::get(reg, &name, &reference, head, req.headers()).await,
         Endpoint::PutManifest { name, reference } => {
             manifests::put(reg, &name, &reference, req).await
         }
         Endpoint::DeleteManifest { name, reference } => {
             manifests::delete(reg, &name, &reference).await
         }
-        Endpoint::GetBlob { name, digest, head } => {
-            blobs::get(reg, &name, &digest, head, req.headers()).await
-        }
+        Endpoint::GetBlob { name, digest, head } => match reg.source_of(&name) {
+            Some(src) => blobs::get_proxied(reg, &src, &name, &digest, head, req.headers()).await,
+            None => blobs::get(reg, &name, &digest, head, req.headers()).await,
+        },
         Endpoint::DeleteBlob { name, digest } => blobs::delete(reg, &name, &digest).await,
         Endpoint::StartUpload { name } => uploads::start(reg, &name, &p, &grants, req).await,
         Endpoint::UploadStatus { name, uuid } => uploads::status(reg, &name, uuid).await,

@@ -6,9 +6,11 @@ use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::names::{Digest, RepoName};
-use crate::service::{StoredManifest, UploadProgress};
+use crate::service::{CacheStatus, StoredManifest, UploadProgress};
 
 const DIGEST_HEADER: &str = "docker-content-digest";
+/// How a proxied manifest or blob was served: `hit`, `miss`, `revalidated`, `stale`.
+const CACHE_HEADER: &str = "berth-cache";
 const UUID_HEADER: &str = "docker-upload-uuid";
 
 fn set(resp: &mut Response, name: impl TryInto<HeaderName>, value: &str) {
@@ -61,6 +63,20 @@ impl IntoResponse for BlobBody {
                 header::CONTENT_RANGE,
                 &format!("bytes {a}-{b}/{}", self.size),
             );
+        }
+        resp
+    }
+}
+
+/// A proxied manifest or blob answer with its `Berth-Cache` header (and `Warning` when stale).
+pub struct Cached<R>(pub CacheStatus, pub R);
+
+impl<R: IntoResponse> IntoResponse for Cached<R> {
+    fn into_response(self) -> Response {
+        let mut resp = self.1.into_response();
+        set(&mut resp, CACHE_HEADER, self.0.as_str());
+        if self.0 == CacheStatus::Stale {
+            set(&mut resp, header::WARNING, "110 - \"Response is Stale\"");
         }
         resp
     }

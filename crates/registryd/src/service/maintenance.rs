@@ -48,10 +48,12 @@ impl Registry {
     }
 }
 
-/// Starts the periodic upkeep jobs that are enabled: upload purging and garbage collection.
+/// Starts the periodic upkeep jobs that are enabled: upload purging, garbage collection and the
+/// pull-through cache's eviction.
 /// Each task holds only a weak reference, so it ends by itself once the router (and its
 /// registry) is dropped — no separate cancellation to wire through `serve`.
 pub fn spawn_maintenance(registry: &Arc<Registry>, cfg: &Maintenance) {
+    super::proxy::spawn_eviction(registry);
     let purge = cfg.uploadpurging.clone();
     if purge.enabled {
         every(registry, purge.interval, move |reg| async move {

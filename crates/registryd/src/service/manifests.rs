@@ -6,9 +6,12 @@ use bytes::Bytes;
 use super::gc::placed;
 use super::manifest_doc::{self, OCI_INDEX};
 use super::Registry;
-use crate::db::{ManifestRow, Referrer};
+use crate::db::{ManifestRow, Origin, Referrer};
 use crate::error::Error;
 use crate::names::{Digest, Reference, RepoName};
+
+/// Largest manifest accepted (pushed or fetched from an upstream), as most registries set it.
+pub const MAX_MANIFEST: usize = 4 * 1024 * 1024;
 
 /// A manifest found for a GET/HEAD.
 #[derive(Debug, Clone)]
@@ -133,7 +136,10 @@ impl Registry {
         let digest_ref = &digest;
         let stored = placed(
             || async move { Ok(self.files.write_blob(digest_ref, body).await?) },
-            || self.db.put_manifest(repo.as_str(), &row, &refs, tag),
+            || {
+                self.db
+                    .put_manifest(repo.as_str(), &row, &refs, tag, Origin::Pushed)
+            },
         )
         .await;
         self.manifest_cache.invalidate(repo.as_str());

@@ -10,6 +10,7 @@ mod maintenance;
 mod manifest_cache;
 mod manifest_doc;
 mod manifests;
+mod proxy;
 mod upload_sessions;
 mod uploads;
 
@@ -26,7 +27,8 @@ pub use chunk_range::ChunkRange;
 pub use gc::{GcCommand, GcReport, GcRun};
 pub use listing::{Page, MAX_PAGE};
 pub use maintenance::spawn_maintenance;
-pub use manifests::StoredManifest;
+pub use manifests::{StoredManifest, MAX_MANIFEST};
+pub use proxy::{CacheStatus, ProxiedBlob, Proxy, Source};
 pub use uploads::UploadProgress;
 
 /// Everything a request handler needs; cheap to share behind an `Arc`.
@@ -42,6 +44,8 @@ pub struct Registry {
     uploads: upload_sessions::UploadSessions,
     /// `storage.delete.enabled`.
     delete_enabled: bool,
+    /// The upstreams this registry caches (`proxy`), if any.
+    proxy: Option<Proxy>,
 }
 
 impl Registry {
@@ -66,6 +70,7 @@ impl Registry {
             manifest_cache: manifest_cache::ManifestCache::default(),
             uploads,
             delete_enabled,
+            proxy: None,
         };
         // Bytes a collection was removing when it stopped (a crash) go back or go.
         registry.settle_trash().await?;

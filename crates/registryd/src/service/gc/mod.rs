@@ -145,7 +145,7 @@ where
 }
 
 /// Milliseconds since the epoch, as the database records link and push times.
-fn unix_millis(t: SystemTime) -> i64 {
+pub(super) fn unix_millis(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
@@ -254,7 +254,7 @@ impl Registry {
 
     /// Deletes the trash files of a committed removal; after a failed one, settles the trash
     /// (its bytes go back) and returns the failure.
-    async fn emptying(
+    pub(super) async fn emptying(
         &self,
         removal: Result<Vec<(String, u64)>, Error>,
     ) -> Result<Vec<(String, u64)>, Error> {
