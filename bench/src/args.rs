@@ -86,6 +86,8 @@ pub enum Workload {
     Pull,
     /// Pull of the large blob by curl, beside nginx serving it as a file.
     CurlPull,
+    /// The pull-through cache beside registry:2's: cold and warm pulls, concurrent misses.
+    Cache,
     /// Tiny images (layer + config + manifest), 8 workers.
     Tiny,
     /// Manifest GET by tag, 32 connections.

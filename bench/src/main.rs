@@ -1,7 +1,8 @@
 //! `berth-bench`: Berth's registryd and distribution's registry:2 side by side on loopback,
 //! both behind authd's tokens, with the machine's limits measured in the same run.
 //!
-//! Modules: `args` (command line and plan), `stack` (the servers), `daemon` (one server
+//! Modules: `args` (command line and plan), `stack` (the servers), `cache_stack` (the
+//! pull-through caches and their upstream), `daemon` (one server
 //! process), `http` (the client connection), `client` (token + registry API calls), `collector`
 //! (a `registryd gc` loop), `content` (blobs and images), `curl` (one
 //! download by curl), `nginx` (the static-file server), `load` (the load generator), `limits`
@@ -9,6 +10,7 @@
 //! (the whole run).
 
 mod args;
+mod cache_stack;
 mod client;
 mod collector;
 mod content;

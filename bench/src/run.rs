@@ -82,6 +82,10 @@ pub async fn run(plan: &Plan) -> Result<(), BenchError> {
             rows.push(blobs::curl_pull(&env, &blobs).await?);
         }
     }
+    if plan.runs(Workload::Cache) {
+        progress("pull-through cache");
+        rows.extend(workloads::cache::rows(&env).await?);
+    }
     if plan.runs(Workload::Tiny) {
         progress("tiny images");
         rows.push(images::tiny(&env).await?);
