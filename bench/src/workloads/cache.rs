@@ -17,7 +17,7 @@ use crate::nginx::Nginx;
 use crate::stack::Programs;
 use crate::table::{mib, ms, Figure, Row};
 
-use super::curl_pull::{median, ratio_row, static_limit_row, Samples, Source};
+use super::curl_pull::{flush_disk_writes, median, ratio_row, static_limit_row, Samples, Source};
 use super::{Env, Pair};
 
 /// The upstream repository of the large layers.
@@ -95,6 +95,7 @@ pub async fn rows(env: &Env<'_>) -> Result<Vec<Row>, BenchError> {
             .await?;
     }
 
+    flush_disk_writes()?;
     let curl = &env.plan.curl;
     let len = env.plan.blob_bytes as u64;
     let mib_text = env.plan.blob_bytes >> 20;

@@ -96,7 +96,8 @@ pub async fn row(env: &Env<'_>, repo: &str, blob: &BigBlob) -> Result<Row, Bench
     row
 }
 
-/// One unmeasured download from each source (files in the page cache, daemons warm), then
+/// Written data flushed (a push or a cold fill before must not write back during the rounds),
+/// one unmeasured download from each source (files in the page cache, daemons warm), then
 /// `rounds` rounds; the row compares with `sources[0]`, nginx.
 ///
 /// # Errors
@@ -108,6 +109,7 @@ pub async fn static_limit_row(
     rounds: u32,
     workload: String,
 ) -> Result<Row, BenchError> {
+    flush_disk_writes()?;
     let mut warm_up = Samples::default();
     warm_up.round(curl, sources, len).await?;
     let mut samples = Samples::default();
@@ -115,6 +117,21 @@ pub async fn static_limit_row(
         samples.round(curl, sources, len).await?;
     }
     Ok(ratio_row(workload, "nginx", "nginx, sendfile", &samples))
+}
+
+/// `sync`: written data goes to the disk now, not during the next measurement.
+pub fn flush_disk_writes() -> Result<(), BenchError> {
+    let status = std::process::Command::new("sync")
+        .status()
+        .map_err(BenchError::io("run sync"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(BenchError::protocol(
+            "sync",
+            format!("exited with {status}"),
+        ))
+    }
 }
 
 /// A row of Berth's and registry:2's median throughputs as ratios to the reference's median
