@@ -40,6 +40,21 @@ impl User {
     }
 }
 
+/// Writes an htpasswd file at `path` with a bcrypt `$2y$` entry (cost 4) for each of `users`.
+pub fn write_htpasswd(path: &Path, users: &[User]) {
+    let lines: Vec<String> = users
+        .iter()
+        .map(|u| {
+            let hash = bcrypt::hash_with_result(&u.password, 4)
+                .unwrap_or_else(|e| panic!("bcrypt failed for {}: {e}", u.name))
+                .format_for_version(bcrypt::Version::TwoY);
+            format!("{}:{hash}\n", u.name)
+        })
+        .collect();
+    std::fs::write(path, lines.concat())
+        .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+}
+
 /// What authd is configured with: users (plus the anonymous `""` user), ACL, token lifetime.
 #[derive(Clone, Debug)]
 pub struct AuthSpec {

@@ -27,6 +27,15 @@ impl Docker {
             "DOCKER_HOST is not set: the docker tests need a running Docker daemon. \
              Run the README's test command, `./scripts/test`, which starts one and sets DOCKER_HOST."
         );
+        Docker::connect_to(&host)
+    }
+
+    /// A docker CLI for the daemon at `host` (`unix:///…/docker.sock`).
+    ///
+    /// # Panics
+    /// When that daemon does not answer `docker version`.
+    pub fn connect_to(host: &str) -> Docker {
+        let host = host.to_string();
         let config =
             tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create a temp dir: {e}"));
         let docker = Docker {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use tempfile::TempDir;
 
-use crate::authd::{gen_cert, AuthSpec, Authd, User};
+use crate::authd::{gen_cert, write_htpasswd, AuthSpec, Authd, User};
 use crate::registry::Registry;
 use crate::registryd::{RegistryAuth, Registryd};
 
@@ -26,6 +26,16 @@ impl TestEnv {
 
     /// authd with `spec` and registryd trusting its token certificate.
     pub async fn with_auth(spec: AuthSpec, delete_enabled: bool) -> TestEnv {
+        TestEnv::with_auth_merged(spec, delete_enabled, serde_json::json!({})).await
+    }
+
+    /// As [`TestEnv::with_auth`], with `extra` merged into `registry.yaml` (see
+    /// [`Registryd::start_merged`]).
+    pub async fn with_auth_merged(
+        spec: AuthSpec,
+        delete_enabled: bool,
+        extra: serde_json::Value,
+    ) -> TestEnv {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create a temp dir: {e}"));
         let certs = dir.path().join("certs");
         gen_cert(&certs, &[]);
@@ -34,7 +44,7 @@ impl TestEnv {
             realm: authd.realm(),
             rootcertbundle: certs.join("token.crt"),
         };
-        let registryd = Registryd::start(dir.path(), &auth, delete_enabled).await;
+        let registryd = Registryd::start_merged(dir.path(), &auth, delete_enabled, extra).await;
         TestEnv {
             certs,
             authd: Some(authd),
@@ -71,17 +81,7 @@ impl TestEnv {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create a temp dir: {e}"));
         let certs = dir.path().join("certs");
         let path = dir.path().join("htpasswd");
-        let lines: Vec<String> = users
-            .iter()
-            .map(|u| {
-                let hash = bcrypt::hash_with_result(&u.password, 4)
-                    .unwrap_or_else(|e| panic!("bcrypt failed for {}: {e}", u.name))
-                    .format_for_version(bcrypt::Version::TwoY);
-                format!("{}:{hash}\n", u.name)
-            })
-            .collect();
-        std::fs::write(&path, lines.concat())
-            .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+        write_htpasswd(&path, users);
         let auth = RegistryAuth::Htpasswd {
             realm: "berth-test".into(),
             path,

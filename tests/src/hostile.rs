@@ -14,6 +14,7 @@ use tokio::net::TcpStream;
 use crate::authd::{gen_cert, ISSUER};
 use crate::bins::binary;
 use crate::daemon::Daemon;
+use crate::registryd::merge;
 use crate::spawned::Spawned;
 
 /// registryd (open) with `http` keys added to its `http` section.
@@ -52,12 +53,6 @@ fn registryd_config(dir: &Path, http: Value) -> Value {
         "http": section,
         "storage": {"filesystem": {"rootdirectory": dir.join("data")}},
     })
-}
-
-fn merge(into: &mut Value, extra: Value) {
-    if let (Some(into), Value::Object(extra)) = (into.as_object_mut(), extra) {
-        into.extend(extra);
-    }
 }
 
 async fn start(dir: &Path, name: &str, config: &Value) -> Daemon {

@@ -35,6 +35,12 @@
 //! - [`gc`]: `registryd gc` runs, the blob files and trash of a data directory, byte-exact pulls.
 //! - [`seed`]: seeded randomness that `BERTH_SEED` replays.
 //! - [`hostile`]: daemons with extra serving keys, and their memory and sockets from /proc.
+//! - [`upstream`]: registry:2 as a stand-in upstream (Bearer or Basic) on a fixed port, its
+//!   access log, its stored blobs; [`fault_relay`]: a relay cutting its answers mid-blob;
+//!   [`redirecting_front`]: a front sending its blob downloads to another host;
+//!   [`pull_through`]: Berth caching it ([`reference_registry`] is registry:2 itself).
+//! - [`mirror_dockerd`]: a second dockerd pulling through a registry mirror, and its
+//!   containerd, which [`ctr`] drives with a hosts directory.
 //! - [`cli`], [`docker`], [`skopeo`]: the client CLIs. Docker tests need `DOCKER_HOST` to name a
 //!   running daemon and fail (never skip) without one: run them through `./scripts/test`.
 
@@ -44,16 +50,21 @@ pub mod bins;
 pub mod bodies;
 pub mod cli;
 pub mod content;
+pub mod ctr;
 pub mod daemon;
 pub mod docker;
 pub mod docker_flows;
 pub mod env;
+pub mod fault_relay;
 pub mod gc;
 pub mod hostile;
 pub mod manifests;
+pub mod mirror_dockerd;
 pub mod oci_layout;
+pub mod pull_through;
 pub mod quickstart;
 pub mod raw_http;
+pub mod redirecting_front;
 pub mod reference_registry;
 pub mod registry;
 pub mod registryd;
@@ -62,3 +73,4 @@ pub mod skopeo;
 pub mod spawned;
 pub mod tokens;
 pub mod uploads;
+pub mod upstream;

@@ -23,6 +23,19 @@ impl Registry {
         Registry::build(base, reqwest::Client::builder().pool_max_idle_per_host(0))
     }
 
+    /// A client whose requests carry `Authorization: Basic` for `user` (unless a request is
+    /// given a token), for registries behind htpasswd.
+    pub fn basic(base: &str, user: &str, password: &str) -> Registry {
+        use base64::Engine;
+        let credentials =
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        let mut headers = reqwest::header::HeaderMap::new();
+        let value = reqwest::header::HeaderValue::from_str(&format!("Basic {credentials}"))
+            .unwrap_or_else(|e| panic!("credentials of {user} make no header: {e}"));
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+        Registry::build(base, reqwest::Client::builder().default_headers(headers))
+    }
+
     fn build(base: &str, builder: reqwest::ClientBuilder) -> Registry {
         let http = builder
             .redirect(reqwest::redirect::Policy::none())

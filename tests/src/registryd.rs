@@ -44,16 +44,24 @@ impl Registryd {
         delete_enabled: bool,
         storage: Value,
     ) -> Registryd {
+        Self::start_merged(dir, auth, delete_enabled, json!({"storage": storage})).await
+    }
+
+    /// As [`Registryd::start`], with `extra` merged into `registry.yaml` section by section
+    /// (e.g. a `proxy` section, or `http.addr` to listen elsewhere than 127.0.0.1:0).
+    pub async fn start_merged(
+        dir: &Path,
+        auth: &RegistryAuth,
+        delete_enabled: bool,
+        extra: Value,
+    ) -> Registryd {
         let data = dir.join("data");
         let config = dir.join("registry.yaml");
         let mut yaml = json!({
+            "http": {"addr": "127.0.0.1:0"},
             "storage": {"filesystem": {"rootdirectory": data}, "delete": {"enabled": delete_enabled}},
         });
-        if let Value::Object(keys) = storage {
-            for (key, value) in keys {
-                yaml["storage"][key] = value;
-            }
-        }
+        merge(&mut yaml, extra);
         match auth {
             RegistryAuth::Open => {}
             RegistryAuth::Token {
@@ -77,8 +85,7 @@ impl Registryd {
         }
     }
 
-    fn write_config(path: &Path, mut yaml: Value) {
-        yaml["http"] = json!({"addr": "127.0.0.1:0"});
+    fn write_config(path: &Path, yaml: Value) {
         let text = serde_yaml::to_string(&yaml)
             .unwrap_or_else(|e| panic!("cannot write registry.yaml: {e}"));
         std::fs::write(path, text)
@@ -116,5 +123,17 @@ impl Registryd {
     pub async fn restart(&mut self) {
         self.daemon.kill9();
         self.daemon = Self::spawn(&self.dir, &self.config).await;
+    }
+}
+
+/// Merges `extra` into `into`: objects key by key, anything else replaced.
+pub fn merge(into: &mut Value, extra: Value) {
+    match (into, extra) {
+        (Value::Object(into), Value::Object(extra)) => {
+            for (key, value) in extra {
+                merge(into.entry(key).or_insert(Value::Null), value);
+            }
+        }
+        (into, extra) => *into = extra,
     }
 }

@@ -4,15 +4,18 @@
 use reqwest::{Method, Response, StatusCode};
 
 use crate::content::Content;
-use crate::registry::{header, Registry};
+use crate::registry::{body_text, header, Registry};
 
 impl Registry {
     /// `POST /v2/<repo>/blobs/uploads/` → 202 with `Docker-Upload-UUID`; returns the upload URL.
     pub async fn start_upload(&self, repo: &str, token: &str) -> String {
+        self.start_upload_as(repo, Some(token)).await
+    }
+
+    /// [`Registry::start_upload`] with the client's own credentials when `token` is `None`.
+    async fn start_upload_as(&self, repo: &str, token: Option<&str>) -> String {
         let path = format!("/v2/{repo}/blobs/uploads/");
-        let resp = self
-            .send(self.request(Method::POST, &path, Some(token)))
-            .await;
+        let resp = self.send(self.request(Method::POST, &path, token)).await;
         assert_eq!(resp.status(), StatusCode::ACCEPTED, "POST {path}");
         assert!(
             !header(&resp, "Docker-Upload-UUID").is_empty(),
@@ -49,12 +52,41 @@ impl Registry {
         digest: &str,
         bytes: &[u8],
     ) -> Response {
+        self.finish_upload_as(location, Some(token), digest, bytes)
+            .await
+    }
+
+    /// [`Registry::finish_upload`] with the client's own credentials when `token` is `None`.
+    async fn finish_upload_as(
+        &self,
+        location: &str,
+        token: Option<&str>,
+        digest: &str,
+        bytes: &[u8],
+    ) -> Response {
         let req = self
-            .request(Method::PUT, location, Some(token))
+            .request(Method::PUT, location, token)
             .query(&[("digest", digest)])
             .header("Content-Type", "application/octet-stream")
             .body(bytes.to_vec());
         self.send(req).await
+    }
+
+    /// Uploads `blob` in two steps, `POST` then `PUT ?digest=` with all its bytes, which must
+    /// answer 201: the upload every registry takes (registry:2 has no one-request `POST`).
+    pub async fn upload_blob(&self, repo: &str, blob: &Content, token: Option<&str>) {
+        let location = self.start_upload_as(repo, token).await;
+        let resp = self
+            .finish_upload_as(&location, token, &blob.digest, &blob.bytes)
+            .await;
+        let status = resp.status();
+        assert_eq!(
+            status,
+            StatusCode::CREATED,
+            "uploading blob {} to {repo}: {}",
+            blob.digest,
+            body_text(resp).await
+        );
     }
 
     /// `GET /v2/<repo>/blobs/<digest>` serves `blob`'s bytes exactly.

@@ -5,6 +5,14 @@
 mod hostile_connections;
 mod interop_registry2;
 mod journey;
+mod proxy_access;
+mod proxy_clients;
+mod proxy_coalescing;
+mod proxy_eviction;
+mod proxy_faults;
+mod proxy_freshness;
+mod proxy_redirects;
+mod proxy_upstreams;
 mod registry_abuse;
 mod registry_auth;
 mod registry_blobs;

@@ -1,7 +1,7 @@
 //! Manifest handlers: `GET|HEAD|PUT|DELETE /v2/<name>/manifests/<reference>`.
 
 use axum::extract::Request;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::response::{Cached, Created, ManifestBody};
@@ -22,9 +22,18 @@ pub async fn get(
     let Some(src) = reg.source_of(name) else {
         return Ok(ManifestBody(reg.get_manifest(name, reference, !head).await?).into_response());
     };
-    let accept = headers.get(header::ACCEPT);
+    // Docker sends one `Accept` line per media type: the upstream gets them all.
+    let accept = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let accept = HeaderValue::from_str(&accept)
+        .ok()
+        .filter(|_| !accept.is_empty());
     let (found, status) = reg
-        .proxied_manifest(&src, name, reference, !head, accept)
+        .proxied_manifest(&src, name, reference, !head, accept.as_ref())
         .await?;
     Ok(Cached(status, ManifestBody(found)).into_response())
 }

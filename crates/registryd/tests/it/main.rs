@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth;
+mod proxy_upstream;
 mod restart;
 
 use std::path::{Path, PathBuf};
