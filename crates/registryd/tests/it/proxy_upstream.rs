@@ -270,7 +270,7 @@ async fn basic_upstream_gets_the_account_and_a_refused_account_is_a_clear_miss()
     assert_eq!(m.status(), 404);
     let body = m.text().await.unwrap();
     assert!(
-        body.contains("MANIFEST_UNKNOWN") && body.contains("refused access"),
+        body.contains("MANIFEST_UNKNOWN") && body.contains("refused the request (401"),
         "{body}"
     );
     assert!(!body.contains("wrong-pw-123"));

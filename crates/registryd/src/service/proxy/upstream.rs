@@ -30,9 +30,11 @@ const MAX_TOKENS: usize = 4096;
 pub enum UpstreamError {
     /// It has no such thing (404).
     NotFound,
-    /// It refused our credentials or anonymous access (401/403 after answering the challenge).
-    Denied(StatusCode),
-    /// Unreachable, timed out, 5xx, 429 or a broken answer: what is cached may be served.
+    /// It refused the request: our credentials or anonymous access (401/403 after answering
+    /// the challenge), or another 4xx (e.g. registry:2's 400 for an `Accept` it cannot serve).
+    Refused(StatusCode),
+    /// Unreachable, timed out, 5xx, 429, a redirect left unfollowed or a broken answer: what is
+    /// cached may be served.
     Unavailable(String),
 }
 
@@ -41,12 +43,12 @@ impl UpstreamError {
     pub fn into_error(self, upstream: &str, unknown: Error) -> Error {
         match self {
             Self::NotFound => unknown,
-            Self::Denied(status) => match unknown {
+            Self::Refused(status) => match unknown {
                 Error::BlobUnknown(what) => Error::BlobUnknown(format!(
-                    "{what}: upstream {upstream} refused access ({status})"
+                    "{what}: upstream {upstream} refused the request ({status})"
                 )),
                 Error::ManifestUnknown(what) => Error::ManifestUnknown(format!(
-                    "{what}: upstream {upstream} refused access ({status})"
+                    "{what}: upstream {upstream} refused the request ({status})"
                 )),
                 other => other,
             },
@@ -191,14 +193,17 @@ impl Upstream {
                         .get(header::WWW_AUTHENTICATE)
                         .and_then(|v| v.to_str().ok())
                         .and_then(Challenge::parse)
-                        .ok_or(UpstreamError::Denied(StatusCode::UNAUTHORIZED))?;
+                        .ok_or(UpstreamError::Refused(StatusCode::UNAUTHORIZED))?;
                     self.answer(&scope, challenge).await?;
                 }
                 s if s.is_success() => return Ok(resp),
                 StatusCode::NOT_FOUND => return Err(UpstreamError::NotFound),
                 s @ (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => {
                     self.forget_auth(&scope);
-                    return Err(UpstreamError::Denied(s));
+                    return Err(UpstreamError::Refused(s));
+                }
+                s if s.is_client_error() && s != StatusCode::TOO_MANY_REQUESTS => {
+                    return Err(UpstreamError::Refused(s))
                 }
                 s => return Err(UpstreamError::Unavailable(format!("answered {s}"))),
             }
@@ -247,7 +252,7 @@ impl Upstream {
 
     /// Answers a challenge for `scope`: fetches a Bearer token, or prepares Basic auth.
     async fn answer(&self, scope: &str, challenge: Challenge) -> Result<(), UpstreamError> {
-        let denied = || UpstreamError::Denied(StatusCode::UNAUTHORIZED);
+        let denied = || UpstreamError::Refused(StatusCode::UNAUTHORIZED);
         match challenge {
             Challenge::Basic => {
                 let creds = self.credentials.as_ref().ok_or_else(denied)?;
@@ -282,7 +287,7 @@ impl Upstream {
                 match resp.status() {
                     s if s.is_success() => {}
                     s @ (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => {
-                        return Err(UpstreamError::Denied(s))
+                        return Err(UpstreamError::Refused(s))
                     }
                     s => {
                         return Err(UpstreamError::Unavailable(format!(
