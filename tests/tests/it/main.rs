@@ -11,6 +11,7 @@ mod proxy_coalescing;
 mod proxy_eviction;
 mod proxy_faults;
 mod proxy_freshness;
+mod proxy_platforms;
 mod proxy_redirects;
 mod proxy_upstreams;
 mod registry_abuse;
