@@ -8,6 +8,7 @@ mod journey;
 mod proxy_access;
 mod proxy_clients;
 mod proxy_coalescing;
+mod proxy_credentials;
 mod proxy_eviction;
 mod proxy_faults;
 mod proxy_freshness;
