@@ -13,6 +13,7 @@ mod proxy_eviction;
 mod proxy_faults;
 mod proxy_freshness;
 mod proxy_platforms;
+mod proxy_podman;
 mod proxy_redirects;
 mod proxy_upstreams;
 mod registry_abuse;
