@@ -3,9 +3,13 @@
 //! list, hits, and pulled again with the upstream stopped), and the other platform's manifest and
 //! blobs were never asked of the upstream.
 //!
-//! Needs `berth.test` and `upstream.test` in /etc/hosts: run through `./scripts/test`.
+//! And the same with `docker pull --platform linux/amd64` on a daemon of the test's own.
+//!
+//! Needs root, dockerd, `berth.test` and `upstream.test` in /etc/hosts: run through
+//! `./scripts/test`.
 
 use berth_tests::content::{unique, Image};
+use berth_tests::mirror_dockerd::MirrorDockerd;
 use berth_tests::oci_layout::read_blob;
 use berth_tests::pull_through::{cache_state, PullThrough, PREFIX};
 use berth_tests::skopeo::skopeo;
@@ -42,6 +46,32 @@ fn copy_amd64(source: &str, dir: &std::path::Path, when: &str) -> String {
         .to_string()
 }
 
+/// The upstream was asked (since its `before`-th logged request) for `chosen`'s manifest and
+/// nothing of `other`'s.
+async fn assert_only_fetched(cache: &PullThrough, before: usize, chosen: &Image, other: &Image) {
+    let asked = cache.upstream.requests().await;
+    let asked = &asked[before..];
+    let other: Vec<String> = other
+        .blobs()
+        .into_iter()
+        .chain([&other.manifest])
+        .map(|c| c.digest.clone())
+        .collect();
+    let strays: Vec<_> = asked
+        .iter()
+        .filter(|r| other.iter().any(|d| r.path().ends_with(d.as_str())))
+        .collect();
+    assert!(
+        strays.is_empty(),
+        "the other platform was fetched: {strays:?}"
+    );
+    let digest = &chosen.manifest.digest;
+    assert!(
+        asked.iter().any(|r| r.path().ends_with(digest.as_str())),
+        "{digest} never fetched: {asked:?}"
+    );
+}
+
 #[tokio::test]
 async fn one_platform_of_an_index_is_cached_with_the_index_and_the_other_never_fetched() {
     let amd64 = Image::oci_gzip("amd64", 2);
@@ -70,24 +100,7 @@ async fn one_platform_of_an_index_is_cached_with_the_index_and_the_other_never_f
         );
     }
 
-    let asked = cache.upstream.requests().await;
-    let asked = &asked[before..];
-    let other: Vec<String> = arm64
-        .blobs()
-        .into_iter()
-        .chain([&arm64.manifest])
-        .map(|c| c.digest.clone())
-        .collect();
-    let strays: Vec<_> = asked
-        .iter()
-        .filter(|r| other.iter().any(|d| r.path().ends_with(d.as_str())))
-        .collect();
-    assert!(
-        strays.is_empty(),
-        "the other platform was fetched: {strays:?}"
-    );
-    let fetched = |digest: &str| asked.iter().any(|r| r.path().ends_with(digest));
-    assert!(fetched(&amd64.manifest.digest), "{asked:?}");
+    assert_only_fetched(&cache, before, &amd64, &arm64).await;
 
     let token = cache
         .token("alice", &[&format!("repository:{name}:pull")])
@@ -129,4 +142,27 @@ async fn one_platform_of_an_index_is_cached_with_the_index_and_the_other_never_f
     let second = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let pulled = copy_amd64(&source, second.path(), "with the upstream stopped");
     assert_eq!(pulled, amd64.manifest.digest);
+}
+
+#[tokio::test]
+async fn docker_pulls_one_platform_of_an_index_and_the_other_is_never_fetched() {
+    let amd64 = Image::oci_gzip("amd64", 2);
+    let arm64 = Image::oci_gzip("arm64", 2);
+    let upstream = Upstream::start(UpstreamAuth::Bearer).await;
+    let repo = format!("library/docker-platforms-{}", unique());
+    upstream
+        .push_index(&repo, "1", &[("amd64", &amd64), ("arm64", &arm64)])
+        .await;
+    let before = upstream.requests().await.len();
+    let cache = PullThrough::start(upstream, "10m").await;
+    let dockerd = MirrorDockerd::start(&cache.mirror_url()).await;
+    let docker = dockerd.docker();
+    let login = docker.login(&cache.host(), "alice", "alice-pass");
+    assert!(login.success, "docker login as alice:\n{}", login.all());
+    let reference = format!("{}/{PREFIX}/{repo}:1", cache.host());
+    let out = docker.run(&["pull", "--platform", "linux/amd64", &reference]);
+    assert!(out.success, "docker pull {reference}:\n{}", out.all());
+    docker.remember(&reference);
+    assert_eq!(docker.inspect(&reference, "{{.Id}}"), amd64.config.digest);
+    assert_only_fetched(&cache, before, &amd64, &arm64).await;
 }
