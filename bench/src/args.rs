@@ -49,6 +49,16 @@ pub struct Args {
     /// Fill registry:2 to the larger scaling size too (slow: by default it gets the smaller).
     #[arg(long)]
     pub registry2_large: bool,
+    /// nginx program (Debian's `nginx-light`): the static-file limit of the pull rows.
+    #[arg(long, default_value = "nginx")]
+    pub nginx: PathBuf,
+    /// curl program: the client of the single-connection pull rows.
+    #[arg(long, default_value = "curl")]
+    pub curl: PathBuf,
+    /// Rounds of the curl pull rows, one download from each server per round [default: 8,
+    /// quick 3].
+    #[arg(long)]
+    pub curl_rounds: Option<u32>,
     /// Run only these workloads (comma-separated).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub only: Vec<Workload>,
@@ -74,6 +84,10 @@ pub enum Workload {
     Chunked,
     /// Pull of the large blob.
     Pull,
+    /// Pull of the large blob by curl, beside nginx serving it as a file.
+    CurlPull,
+    /// The pull-through cache beside registry:2's: cold and warm pulls, concurrent misses.
+    Cache,
     /// Tiny images (layer + config + manifest), 8 workers.
     Tiny,
     /// Manifest GET by tag, 32 connections.
@@ -96,9 +110,12 @@ pub enum Workload {
 pub struct Plan {
     pub bin_dir: PathBuf,
     pub registry2: PathBuf,
+    pub nginx: PathBuf,
+    pub curl: PathBuf,
     pub blob_bytes: usize,
     pub chunk_bytes: usize,
     pub blob_rounds: u32,
+    pub curl_rounds: u32,
     /// Time per registry per request-rate workload (two rounds of half each).
     pub rate_time: Duration,
     /// Time each machine-limit measurement takes.
@@ -148,9 +165,12 @@ impl Plan {
         Ok(Plan {
             bin_dir,
             registry2: args.registry2.clone(),
+            nginx: args.nginx.clone(),
+            curl: args.curl.clone(),
             blob_bytes,
             chunk_bytes,
             blob_rounds,
+            curl_rounds: args.curl_rounds.unwrap_or(if q { 3 } else { 8 }).max(1),
             rate_time,
             limit_time: Duration::from_secs(if q { 1 } else { 2 }),
             scale_small,

@@ -89,6 +89,14 @@ impl Client {
         Ok(client)
     }
 
+    /// A client of a registry without auth (no `Authorization` header).
+    pub fn anonymous(registry: SocketAddr) -> Client {
+        Client {
+            conn: Conn::new(registry),
+            bearer: String::new(),
+        }
+    }
+
     /// Replaces the token with one for `scopes` (a connection to authd is opened for it).
     ///
     /// # Errors
@@ -107,7 +115,10 @@ impl Client {
         body: Payload,
         keep: Keep,
     ) -> Result<Answer, BenchError> {
-        let mut all = vec![("authorization", self.bearer.as_str())];
+        let mut all = Vec::with_capacity(headers.len() + 1);
+        if !self.bearer.is_empty() {
+            all.push(("authorization", self.bearer.as_str()));
+        }
         all.extend_from_slice(headers);
         self.conn
             .send(request(method, uri, &all, body)?, keep)

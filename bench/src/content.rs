@@ -147,6 +147,50 @@ impl TinyImage {
     }
 }
 
+/// An image of many small layers: each blob and the manifest naming them.
+#[derive(Clone, Debug)]
+pub struct LayeredImage {
+    /// The layers, then the config.
+    pub blobs: Vec<SmallBlob>,
+    pub manifest: Bytes,
+}
+
+impl LayeredImage {
+    /// A unique image for `seq` with `layers` random layers of `layer_len` bytes (at least 8).
+    pub fn new(seq: u64, layers: usize, layer_len: usize) -> LayeredImage {
+        let mut blobs: Vec<SmallBlob> = (0..layers)
+            .map(|_| {
+                let mut layer = random_bytes(layer_len.max(8)).to_vec();
+                layer[..8].copy_from_slice(&seq.to_be_bytes());
+                SmallBlob::new(Bytes::from(layer))
+            })
+            .collect();
+        let diff_ids: Vec<&str> = blobs.iter().map(|b| b.digest.as_str()).collect();
+        let config = json!({
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {"Labels": {"berth.bench.seq": seq.to_string()}},
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        });
+        let config = SmallBlob::new(Bytes::from(config.to_string()));
+        let layer_list: Vec<serde_json::Value> = blobs
+            .iter()
+            .map(|b| json!({"mediaType": LAYER_TYPE, "digest": b.digest, "size": b.data.len()}))
+            .collect();
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": MANIFEST_TYPE,
+            "config": {"mediaType": CONFIG_TYPE, "digest": config.digest, "size": config.data.len()},
+            "layers": layer_list,
+        });
+        blobs.push(config);
+        LayeredImage {
+            blobs,
+            manifest: Bytes::from(manifest.to_string()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,6 +217,23 @@ mod tests {
         let sizes: Vec<usize> = chunks.iter().map(Bytes::len).collect();
         assert_eq!(sizes, vec![300, 300, 300, 100]);
         assert_eq!(concat(&chunks), concat(&blob.parts));
+    }
+
+    #[test]
+    fn layered_images_name_every_layer_and_their_config() {
+        let image = LayeredImage::new(3, 5, 100);
+        let manifest: serde_json::Value = serde_json::from_slice(&image.manifest).unwrap();
+        assert_eq!(manifest["layers"].as_array().unwrap().len(), 5);
+        assert_eq!(image.blobs.len(), 6);
+        assert_eq!(
+            manifest["layers"][4]["digest"],
+            image.blobs[4].digest.as_str()
+        );
+        assert_eq!(manifest["config"]["digest"], image.blobs[5].digest.as_str());
+        assert_ne!(
+            LayeredImage::new(4, 5, 100).blobs[0].digest,
+            image.blobs[0].digest
+        );
     }
 
     #[test]

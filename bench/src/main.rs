@@ -1,21 +1,26 @@
 //! `berth-bench`: Berth's registryd and distribution's registry:2 side by side on loopback,
 //! both behind authd's tokens, with the machine's limits measured in the same run.
 //!
-//! Modules: `args` (command line and plan), `stack` (the servers), `daemon` (one server
+//! Modules: `args` (command line and plan), `stack` (the servers), `cache_stack` (the
+//! pull-through caches and their upstream), `daemon` (one server
 //! process), `http` (the client connection), `client` (token + registry API calls), `collector`
-//! (a `registryd gc` loop), `content` (blobs and images), `load` (the load generator), `limits`
+//! (a `registryd gc` loop), `content` (blobs and images), `curl` (one
+//! download by curl), `nginx` (the static-file server), `load` (the load generator), `limits`
 //! (machine limits), `workloads` (one file per kind of workload), `table` (the result), `run`
 //! (the whole run).
 
 mod args;
+mod cache_stack;
 mod client;
 mod collector;
 mod content;
+mod curl;
 mod daemon;
 mod error;
 mod http;
 mod limits;
 mod load;
+mod nginx;
 mod run;
 mod stack;
 mod table;

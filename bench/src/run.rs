@@ -61,11 +61,11 @@ pub async fn run(plan: &Plan) -> Result<(), BenchError> {
     };
     env.seed().await?;
     let mut rows = Vec::new();
-    if plan.runs(Workload::Monolithic) || plan.runs(Workload::Chunked) || plan.runs(Workload::Pull)
-    {
+    let pulls = plan.runs(Workload::Pull) || plan.runs(Workload::CurlPull);
+    if plan.runs(Workload::Monolithic) || plan.runs(Workload::Chunked) || pulls {
         progress("making the large blobs");
         let blobs = blobs::Blobs::new(&env);
-        if plan.runs(Workload::Monolithic) || plan.runs(Workload::Pull) {
+        if plan.runs(Workload::Monolithic) || pulls {
             progress("monolithic push");
             rows.push(blobs::push(&env, &blobs, false).await?);
         }
@@ -77,6 +77,14 @@ pub async fn run(plan: &Plan) -> Result<(), BenchError> {
             progress("pull");
             rows.push(blobs::pull(&env, &blobs).await?);
         }
+        if plan.runs(Workload::CurlPull) {
+            progress("pull by curl beside nginx");
+            rows.push(blobs::curl_pull(&env, &blobs).await?);
+        }
+    }
+    if plan.runs(Workload::Cache) {
+        progress("pull-through cache");
+        rows.extend(workloads::cache::rows(&env).await?);
     }
     if plan.runs(Workload::Tiny) {
         progress("tiny images");

@@ -217,7 +217,7 @@ fn registry2_config(addr: SocketAddr, data: &Path, auth: &serde_json::Value) -> 
     })
 }
 
-fn write_yaml(path: &Path, value: &serde_json::Value) -> Result<(), BenchError> {
+pub fn write_yaml(path: &Path, value: &serde_json::Value) -> Result<(), BenchError> {
     let what = path.display().to_string();
     let text = serde_yaml::to_string(value).map_err(|e| BenchError::Config {
         what: what.clone(),

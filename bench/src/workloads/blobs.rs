@@ -160,6 +160,14 @@ pub async fn pull(env: &Env<'_>, blobs: &Blobs) -> Result<Row, BenchError> {
     ))
 }
 
+/// The single-connection curl pull of the same blob as [`pull`], beside nginx.
+///
+/// # Errors
+/// See [`super::curl_pull::row`].
+pub async fn curl_pull(env: &Env<'_>, blobs: &Blobs) -> Result<Row, BenchError> {
+    super::curl_pull::row(env, MONO_REPO, &blobs.members[blobs.rounds - 1]).await
+}
+
 fn throughput_row(
     workload: String,
     out: &Pair<crate::load::Outcome>,

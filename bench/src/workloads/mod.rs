@@ -2,6 +2,8 @@
 //! clients, sizes and token auth; each yields rows of the result table.
 
 pub mod blobs;
+pub mod cache;
+pub mod curl_pull;
 pub mod gc;
 pub mod images;
 pub mod scaling;

@@ -38,6 +38,7 @@ mod registry_races;
 mod registry_referrers;
 mod registry_restart;
 mod registry_skopeo;
+mod registry_slow_pulls;
 mod registry_upload_caps;
 mod registry_uploads;
 mod tls;

@@ -7,12 +7,15 @@
 //!
 //! Speed: an upload's bytes are hashed on the request's task while a blocking thread writes them
 //! (so hashing and writing overlap), and every [`SYNC_EVERY`] bytes an fsync starts in the
-//! background so the disk works during the upload rather than all at the final fsync. A blob is read by a blocking
-//! thread in [`READ_CHUNK`] pieces, a few ahead of the socket.
+//! background so the disk works during the upload rather than all at the final fsync. A blob is read
+//! piece by piece as the socket takes it, from the page cache on the serving thread when the
+//! bytes are there ([`BlobReader`]).
 
+mod blob_reader;
 pub mod paths;
 mod trash;
 
+pub use blob_reader::BlobReader;
 pub use trash::BlobFile;
 
 use std::collections::HashMap;
@@ -22,7 +25,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use sha2::{Digest as _, Sha256};
-use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
+use std::io::Write as _;
 use std::path::Path;
 
 use tokio::fs::{self, File, OpenOptions};
@@ -40,10 +43,6 @@ const SYNC_EVERY: u64 = 32 * 1024 * 1024;
 const SYNC_AFTER_CHUNK: u64 = 1024 * 1024;
 /// Request body pieces queued for the writing thread at most.
 const QUEUED_PIECES: usize = 32;
-/// Bytes read from a blob file per piece of a response body.
-const READ_CHUNK: usize = 1024 * 1024;
-/// Pieces read ahead of the socket at most.
-const READ_AHEAD: usize = 4;
 
 /// The filesystem half of storage.
 #[derive(Debug, Clone)]
@@ -275,8 +274,8 @@ impl Files {
         Ok(out)
     }
 
-    /// Streams `len` bytes of a stored blob from offset `start`, read by a blocking thread a
-    /// few pieces ahead of the consumer.
+    /// Streams `len` bytes of a stored blob from offset `start`, each piece read when the
+    /// consumer asks for it (see [`BlobReader`]).
     ///
     /// # Errors
     /// On disk failure when opening, `NotFound` included; a later failure ends the stream with
@@ -288,32 +287,8 @@ impl Files {
         len: u64,
     ) -> io::Result<impl Stream<Item = io::Result<Bytes>> + Send + 'static> {
         let path = self.paths.blob(digest);
-        let mut file = blocking(move || {
-            let mut file = std::fs::File::open(path)?;
-            file.seek(SeekFrom::Start(start))?;
-            Ok(file.take(len))
-        })
-        .await?;
-        let (pieces, queue) = tokio::sync::mpsc::channel(READ_AHEAD);
-        tokio::task::spawn_blocking(move || loop {
-            let mut piece = Vec::with_capacity(READ_CHUNK);
-            match (&mut file).take(READ_CHUNK as u64).read_to_end(&mut piece) {
-                Ok(0) => return,
-                Ok(_) => {
-                    if pieces.blocking_send(Ok(Bytes::from(piece))).is_err() {
-                        return; // The client went away.
-                    }
-                }
-                Err(e) => {
-                    let _ = pieces.blocking_send(Err(e));
-                    return;
-                }
-            }
-        });
-        Ok(futures_util::stream::unfold(
-            queue,
-            |mut queue| async move { queue.recv().await.map(|item| (item, queue)) },
-        ))
+        let file = blocking(move || std::fs::File::open(path)).await?;
+        Ok(BlobReader::new(file, start, len))
     }
 
     /// Reads a whole small blob (a manifest).

@@ -10,9 +10,9 @@ use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::http::Method;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::stream::{self, BoxStream};
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 use sha2::{Digest as _, Sha256};
 use tokio::sync::mpsc;
 use uuid::Uuid;
@@ -28,6 +28,9 @@ use crate::storage::AppendError;
 
 /// Pieces queued for a slow client before the fetch waits for it.
 const CLIENT_QUEUE: usize = 16;
+/// Bytes gathered from the upstream's small reads into each piece hashed, written and sent:
+/// one channel hand-off, wake-up and socket write per piece instead of per network read.
+const PIECE: usize = 256 * 1024;
 
 /// How a proxied blob request is answered.
 pub enum ProxiedBlob {
@@ -201,7 +204,7 @@ impl Fill {
         let tee = {
             let held = held.clone();
             let client = client.clone().ok_or("no client channel")?;
-            resp.bytes_stream().then(move |piece| {
+            pieces(resp).then(move |piece| {
                 let previous = match &piece {
                     Ok(p) => held
                         .lock()
@@ -251,4 +254,25 @@ impl Fill {
         .map_err(|e| format!("recording the blob: {e}"))?;
         Ok(size)
     }
+}
+
+/// The upstream body in pieces of [`PIECE`] bytes (the last may be shorter); an error ends it.
+fn pieces(resp: reqwest::Response) -> impl Stream<Item = Result<Bytes, reqwest::Error>> {
+    let body = resp.bytes_stream().boxed();
+    stream::unfold(Some(body), |body| async move {
+        let mut body = body?;
+        let mut piece = BytesMut::with_capacity(PIECE);
+        while piece.len() < PIECE {
+            match body.next().await {
+                Some(Ok(read)) if piece.is_empty() && read.len() >= PIECE => {
+                    return Some((Ok(read), Some(body)))
+                }
+                Some(Ok(read)) => piece.extend_from_slice(&read),
+                Some(Err(e)) => return Some((Err(e), None)),
+                None if piece.is_empty() => return None,
+                None => return Some((Ok(piece.freeze()), None)),
+            }
+        }
+        Some((Ok(piece.freeze()), Some(body)))
+    })
 }
