@@ -79,6 +79,17 @@ impl Daemon {
     /// # Panics
     /// When the process cannot start, exits early, or never becomes healthy.
     pub async fn start(name: &str, binary: &Path, args: &[&str], log: &Path) -> Daemon {
+        Daemon::start_with_env(name, binary, args, &[], log).await
+    }
+
+    /// As [`Daemon::start`], with the variables `env` (name, value) added to its environment.
+    pub async fn start_with_env(
+        name: &str,
+        binary: &Path,
+        args: &[&str],
+        env: &[(String, String)],
+        log: &Path,
+    ) -> Daemon {
         let from = log_len(log);
         let out = File::options()
             .create(true)
@@ -94,6 +105,7 @@ impl Daemon {
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
             )
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)

@@ -36,6 +36,17 @@ impl TestEnv {
         delete_enabled: bool,
         extra: serde_json::Value,
     ) -> TestEnv {
+        TestEnv::with_auth_merged_env(spec, delete_enabled, extra, Vec::new()).await
+    }
+
+    /// As [`TestEnv::with_auth_merged`], with the variables `env` (name, value) added to
+    /// registryd's environment.
+    pub async fn with_auth_merged_env(
+        spec: AuthSpec,
+        delete_enabled: bool,
+        extra: serde_json::Value,
+        env: Vec<(String, String)>,
+    ) -> TestEnv {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create a temp dir: {e}"));
         let certs = dir.path().join("certs");
         gen_cert(&certs, &[]);
@@ -44,7 +55,8 @@ impl TestEnv {
             realm: authd.realm(),
             rootcertbundle: certs.join("token.crt"),
         };
-        let registryd = Registryd::start_merged(dir.path(), &auth, delete_enabled, extra).await;
+        let registryd =
+            Registryd::start_merged_env(dir.path(), &auth, delete_enabled, extra, env).await;
         TestEnv {
             certs,
             authd: Some(authd),

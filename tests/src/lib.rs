@@ -61,6 +61,7 @@ pub mod hostile;
 pub mod manifests;
 pub mod mirror_dockerd;
 pub mod oci_layout;
+pub mod podman;
 pub mod pull_through;
 pub mod quickstart;
 pub mod raw_http;

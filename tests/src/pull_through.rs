@@ -74,18 +74,37 @@ impl PullThrough {
         ttl: &str,
         proxy: serde_json::Value,
     ) -> PullThrough {
-        let mut section = json!({"upstreams": [{
-            "name": PREFIX,
-            "aliases": [upstream.host()],
-            "remoteurl": remoteurl,
-            "username": upstream.puller.name,
-            "password": upstream.puller.password,
-            "ttl": ttl,
-            "default": true,
-        }]});
+        let mut entry = upstream_entry(&upstream, remoteurl, ttl);
+        merge(
+            &mut entry,
+            json!({"username": upstream.puller.name, "password": upstream.puller.password}),
+        );
+        let mut section = json!({"upstreams": [entry]});
         merge(&mut section, proxy);
+        PullThrough::launch(upstream, section, Vec::new()).await
+    }
+
+    /// Berth caching `upstream` (tags fresh for 10m) with the account given by `credentials`
+    /// (the upstream's keys for it, e.g. `passwordenv` or `authfile`) instead of
+    /// `username`/`password`, and the variables `env` (name, value) in registryd's environment.
+    pub async fn start_credentialed(
+        upstream: Upstream,
+        credentials: serde_json::Value,
+        env: Vec<(String, String)>,
+    ) -> PullThrough {
+        let mut entry = upstream_entry(&upstream, &upstream.url(), "10m");
+        merge(&mut entry, credentials);
+        PullThrough::launch(upstream, json!({"upstreams": [entry]}), env).await
+    }
+
+    /// Berth (authd with [`cache_auth_spec`], registryd on ::1) with this `proxy` section.
+    async fn launch(
+        upstream: Upstream,
+        section: serde_json::Value,
+        env: Vec<(String, String)>,
+    ) -> PullThrough {
         let extra = json!({"http": {"addr": "[::1]:0"}, "proxy": section});
-        let env = TestEnv::with_auth_merged(cache_auth_spec(), true, extra).await;
+        let env = TestEnv::with_auth_merged_env(cache_auth_spec(), true, extra, env).await;
         PullThrough { env, upstream }
     }
 
@@ -151,6 +170,18 @@ impl PullThrough {
         let text = text.unwrap_or_else(|e| panic!("GET /metrics: {e}"));
         metric_sum(&text, name, labels)
     }
+}
+
+/// The entry of `proxy.upstreams` for `upstream` (no account): named [`PREFIX`], the default,
+/// with its `host:port` as an alias (containerd's `ns`).
+fn upstream_entry(upstream: &Upstream, remoteurl: &str, ttl: &str) -> serde_json::Value {
+    json!({
+        "name": PREFIX,
+        "aliases": [upstream.host()],
+        "remoteurl": remoteurl,
+        "ttl": ttl,
+        "default": true,
+    })
 }
 
 /// The `Berth-Cache` header of a cache's answer (`hit`, `miss`, `revalidated`, `stale`; "" when

@@ -27,6 +27,8 @@ pub struct Registryd {
     pub daemon: Daemon,
     config: PathBuf,
     dir: PathBuf,
+    /// Variables added to its environment (name, value), at every start.
+    env: Vec<(String, String)>,
 }
 
 impl Registryd {
@@ -55,6 +57,18 @@ impl Registryd {
         delete_enabled: bool,
         extra: Value,
     ) -> Registryd {
+        Self::start_merged_env(dir, auth, delete_enabled, extra, Vec::new()).await
+    }
+
+    /// As [`Registryd::start_merged`], with the variables `env` (name, value) added to
+    /// registryd's environment.
+    pub async fn start_merged_env(
+        dir: &Path,
+        auth: &RegistryAuth,
+        delete_enabled: bool,
+        extra: Value,
+        env: Vec<(String, String)>,
+    ) -> Registryd {
         let data = dir.join("data");
         let config = dir.join("registry.yaml");
         let mut yaml = json!({
@@ -77,11 +91,12 @@ impl Registryd {
             }
         }
         Self::write_config(&config, yaml);
-        let daemon = Self::spawn(dir, &config).await;
+        let daemon = Self::spawn(dir, &config, &env).await;
         Registryd {
             daemon,
             config,
             dir: dir.into(),
+            env,
         }
     }
 
@@ -92,12 +107,13 @@ impl Registryd {
             .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
     }
 
-    async fn spawn(dir: &Path, config: &Path) -> Daemon {
+    async fn spawn(dir: &Path, config: &Path, env: &[(String, String)]) -> Daemon {
         let config = config.to_string_lossy().into_owned();
-        Daemon::start(
+        Daemon::start_with_env(
             "registryd",
             &binary("registryd"),
             &["--config", &config],
+            env,
             &dir.join("registryd.log"),
         )
         .await
@@ -122,7 +138,7 @@ impl Registryd {
     /// configuration and data on a fresh port of its choosing.
     pub async fn restart(&mut self) {
         self.daemon.kill9();
-        self.daemon = Self::spawn(&self.dir, &self.config).await;
+        self.daemon = Self::spawn(&self.dir, &self.config, &self.env).await;
     }
 }
 

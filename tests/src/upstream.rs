@@ -13,7 +13,7 @@ use serde_json::json;
 use tempfile::TempDir;
 
 use crate::authd::{gen_cert, write_htpasswd, AuthSpec, Authd, User};
-use crate::content::{unique, Content, Image};
+use crate::content::{index, unique, Content, Image, OCI_INDEX};
 use crate::reference_registry::{serve, storage, write_config, Registry2Auth};
 use crate::registry::Registry;
 use crate::spawned::Spawned;
@@ -197,8 +197,39 @@ impl Upstream {
 
     /// Pushes `image` (blobs, then the manifest) to `repo` under `tag`, as the pusher.
     pub async fn push(&self, repo: &str, tag: &str, image: &Image) {
+        let (registry, token) = self.pusher_client(repo).await;
+        for blob in image.blobs() {
+            registry.upload_blob(repo, blob, token.as_deref()).await;
+        }
+        registry
+            .push_manifest(repo, tag, &image.manifest, token.as_deref())
+            .await;
+    }
+
+    /// Pushes each of `images` (blobs, then the manifest by digest) to `repo`, then an OCI index
+    /// over them, each with its `linux/<arch>` platform, under `tag`; returns the index.
+    pub async fn push_index(&self, repo: &str, tag: &str, images: &[(&str, &Image)]) -> Content {
+        let (registry, token) = self.pusher_client(repo).await;
+        for (_, image) in images {
+            for blob in image.blobs() {
+                registry.upload_blob(repo, blob, token.as_deref()).await;
+            }
+            let digest = &image.manifest.digest;
+            registry
+                .push_manifest(repo, digest, &image.manifest, token.as_deref())
+                .await;
+        }
+        let index = index(OCI_INDEX, images);
+        registry
+            .push_manifest(repo, tag, &index, token.as_deref())
+            .await;
+        index
+    }
+
+    /// A client of the upstream as the pusher, and the token (Bearer) it sends for `repo`.
+    async fn pusher_client(&self, repo: &str) -> (Registry, Option<String>) {
         let base = format!("http://{}", self.addr());
-        let (registry, token) = match &self.authd {
+        match &self.authd {
             Some(authd) => {
                 let scope = format!("repository:{repo}:pull,push");
                 let token = authd.token(&self.pusher.name, &[&scope]).await;
@@ -208,13 +239,7 @@ impl Upstream {
                 Registry::basic(&base, &self.pusher.name, &self.pusher.password),
                 None,
             ),
-        };
-        for blob in image.blobs() {
-            registry.upload_blob(repo, blob, token.as_deref()).await;
         }
-        registry
-            .push_manifest(repo, tag, &image.manifest, token.as_deref())
-            .await;
     }
 
     /// Every request the upstream answered so far, across restarts, in the order it logged them.
