@@ -1,6 +1,6 @@
 //! The registry's behaviour, independent of HTTP: blobs, upload sessions, manifests, tags,
-//! referrers, the catalog, and garbage collection. Calls [`crate::db`] for metadata and [`crate::storage`] for bytes;
-//! never the routes.
+//! referrers, the catalog, garbage collection and the pull-through cache (`proxy/`). Calls
+//! [`crate::db`] for metadata and [`crate::storage`] for bytes; never the routes.
 
 mod blobs;
 mod chunk_range;
