@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use super::response::{Cached, Created, ManifestBody};
 use crate::error::Error;
 use crate::names::{Reference, RepoName};
-use crate::service::{Registry, MAX_MANIFEST};
+use crate::service::{declared_type, Registry, MAX_MANIFEST};
 
 /// `GET|HEAD …/manifests/<reference>` → 200 with its media type and digest; in a cached
 /// repository also `Berth-Cache` (filled from the upstream on a miss, with the client's
@@ -46,12 +46,11 @@ pub async fn put(
     reference: &Reference,
     req: Request,
 ) -> Result<Response, Error> {
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_owned())
-        .filter(|v| !v.is_empty() && v != "application/json" && v != "application/octet-stream");
+    let content_type = declared_type(
+        req.headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+    );
     let body = axum::body::to_bytes(req.into_body(), MAX_MANIFEST)
         .await
         .map_err(|e| {

@@ -12,6 +12,18 @@ pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.
 pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// Every manifest media type [`parse`] accepts.
+pub const MANIFEST_TYPES: [&str; 4] = [OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST];
+
+/// The media type a `Content-Type` value declares for a manifest: its parameters dropped, and
+/// `None` when absent or generic (`application/json`, `application/octet-stream`), so [`parse`]
+/// reads the type from the body.
+#[must_use]
+pub fn declared_type(content_type: Option<&str>) -> Option<String> {
+    content_type
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_owned())
+        .filter(|v| !v.is_empty() && v != "application/json" && v != "application/octet-stream")
+}
 
 /// Layer types that may live elsewhere (`urls`) and need not be pushed to us: Docker's foreign
 /// layers and OCI's non-distributable ones. Every other descriptor must name stored content.

@@ -114,6 +114,28 @@ impl Registry {
             }
         }
         let parsed = manifest_doc::parse(content_type, body)?;
+        self.store_manifest(repo, reference, &digest, body, &parsed, Origin::Pushed)
+            .await?;
+        Ok((digest, parsed.subject))
+    }
+
+    /// Stores a parsed manifest whose digest is `digest`: its bytes as a blob, then its rows,
+    /// tagged when `reference` is a tag. A pushed manifest's references are checked before a
+    /// byte is written, so a refused one leaves nothing behind; the database transaction checks
+    /// them again, for a reference deleted or collected meanwhile (the bytes written then have
+    /// no row, and garbage collection removes them). A cached one's blobs come when pulled.
+    ///
+    /// # Errors
+    /// As [`Registry::put_manifest`].
+    pub(super) async fn store_manifest(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+        digest: &Digest,
+        body: &Bytes,
+        parsed: &manifest_doc::Parsed,
+        origin: Origin,
+    ) -> Result<(), Error> {
         let row = ManifestRow {
             digest: digest.to_string(),
             media_type: parsed.media_type.clone(),
@@ -123,28 +145,25 @@ impl Registry {
             annotations: parsed.annotations.clone(),
         };
         let refs = parsed.references();
-        // Refused before a byte is written: a refused manifest leaves nothing behind. The
-        // transaction below checks again, for a reference deleted or collected meanwhile (the
-        // bytes written then have no row, and garbage collection removes them).
-        self.db
-            .check_manifest(repo.as_str(), digest.as_str(), &refs)
-            .await?;
+        if origin == Origin::Pushed {
+            self.db
+                .check_manifest(repo.as_str(), digest.as_str(), &refs)
+                .await?;
+        }
         let tag = match reference {
             Reference::Tag(t) => Some(t.as_str()),
             Reference::Digest(_) => None,
         };
-        let digest_ref = &digest;
         let stored = placed(
-            || async move { Ok(self.files.write_blob(digest_ref, body).await?) },
+            || async move { Ok(self.files.write_blob(digest, body).await?) },
             || {
                 self.db
-                    .put_manifest(repo.as_str(), &row, &refs, tag, Origin::Pushed)
+                    .put_manifest(repo.as_str(), &row, &refs, tag, origin)
             },
         )
         .await;
         self.manifest_cache.invalidate(repo.as_str());
-        stored?;
-        Ok((digest, parsed.subject))
+        stored
     }
 
     /// Deletes a manifest by digest, or just the tag when given a tag.

@@ -27,6 +27,7 @@ pub use chunk_range::ChunkRange;
 pub use gc::{GcCommand, GcReport, GcRun};
 pub use listing::{Page, MAX_PAGE};
 pub use maintenance::spawn_maintenance;
+pub use manifest_doc::declared_type;
 pub use manifests::{StoredManifest, MAX_MANIFEST};
 pub use proxy::{CacheStatus, ProxiedBlob, Proxy, Source};
 pub use uploads::UploadProgress;

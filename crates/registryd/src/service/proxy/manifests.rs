@@ -6,21 +6,14 @@
 use axum::http::{header, HeaderValue, Method};
 use bytes::Bytes;
 
-use super::super::gc::{placed, unix_millis};
+use super::super::gc::unix_millis;
 use super::super::manifest_doc;
 use super::upstream::UpstreamError;
 use super::{CacheStatus, Source};
-use crate::db::{ManifestRow, Origin};
+use crate::db::Origin;
 use crate::error::Error;
 use crate::names::{Digest, Reference, RepoName};
 use crate::service::{Registry, StoredManifest, MAX_MANIFEST};
-
-/// Every manifest type we store, for clients that send no `Accept`.
-const ACCEPT_ALL: &str = "application/vnd.oci.image.index.v1+json, \
-application/vnd.oci.image.manifest.v1+json, \
-application/vnd.docker.distribution.manifest.list.v2+json, \
-application/vnd.docker.distribution.manifest.v2+json, \
-application/vnd.oci.artifact.manifest.v1+json";
 
 /// `Docker-Content-Digest`.
 const DIGEST_HEADER: &str = "docker-content-digest";
@@ -117,7 +110,7 @@ impl Registry {
                 Method::HEAD,
                 &src.remote,
                 &format!("manifests/{tag}"),
-                Some(&accept_or_all(accept)),
+                accept_or_all(accept).as_ref(),
             )
             .await;
         let upstream_digest = match head {
@@ -167,15 +160,15 @@ impl Registry {
                 Method::GET,
                 &src.remote,
                 &format!("manifests/{reference}"),
-                Some(&accept_or_all(accept)),
+                accept_or_all(accept).as_ref(),
             )
             .await
             .map_err(|e| e.into_error(&up.name, unknown()))?;
-        let content_type = resp
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(';').next().unwrap_or("").trim().to_owned());
+        let content_type = manifest_doc::declared_type(
+            resp.headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok()),
+        );
         let claimed = resp
             .headers()
             .get(DIGEST_HEADER)
@@ -199,43 +192,17 @@ impl Registry {
                 up.name
             )));
         }
-        let media = content_type.filter(|v| {
-            !v.is_empty() && v != "application/json" && v != "application/octet-stream"
-        });
-        let parsed = manifest_doc::parse(media.as_deref(), &body).map_err(|e| {
+        let parsed = manifest_doc::parse(content_type.as_deref(), &body).map_err(|e| {
             Error::Upstream(format!(
                 "upstream {} sent an invalid manifest: {e}",
                 up.name
             ))
         })?;
-        let row = ManifestRow {
-            digest: digest.to_string(),
-            media_type: parsed.media_type.clone(),
-            size: body.len() as u64,
-            artifact_type: parsed.artifact_type.clone(),
-            subject: parsed.subject.as_ref().map(ToString::to_string),
-            annotations: parsed.annotations.clone(),
-        };
-        let refs = parsed.references();
-        let tag = match reference {
-            Reference::Tag(t) => Some(t.as_str()),
-            Reference::Digest(_) => None,
-        };
         let origin = Origin::Cached {
             checked_at: unix_millis(std::time::SystemTime::now()),
         };
-        let digest_ref = &digest;
-        let body_ref = &body;
-        let stored = placed(
-            || async move { Ok(self.files.write_blob(digest_ref, body_ref).await?) },
-            || {
-                self.db
-                    .put_manifest(repo.as_str(), &row, &refs, tag, origin)
-            },
-        )
-        .await;
-        self.manifest_cache.invalidate(repo.as_str());
-        stored
+        self.store_manifest(repo, reference, &digest, &body, &parsed, origin)
+            .await
     }
 }
 
@@ -253,13 +220,13 @@ enum Freshness {
 
 /// The client's `Accept`, or every manifest type we store when it names none (absent, or
 /// only `*/*`: registry:2 then hides OCI manifests).
-fn accept_or_all(accept: Option<&HeaderValue>) -> HeaderValue {
+fn accept_or_all(accept: Option<&HeaderValue>) -> Option<HeaderValue> {
     let names_types = accept
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|t| t.contains("/vnd.")));
     match accept {
-        Some(a) if names_types => a.clone(),
-        _ => HeaderValue::from_static(ACCEPT_ALL),
+        Some(a) if names_types => Some(a.clone()),
+        _ => HeaderValue::from_str(&manifest_doc::MANIFEST_TYPES.join(", ")).ok(),
     }
 }
 
@@ -286,9 +253,11 @@ mod tests {
     fn accept_is_passed_through_when_it_names_types() {
         let docker =
             HeaderValue::from_static("application/vnd.docker.distribution.manifest.v2+json");
-        assert_eq!(accept_or_all(Some(&docker)), docker);
+        assert_eq!(accept_or_all(Some(&docker)), Some(docker));
         for vague in [None, Some(HeaderValue::from_static("*/*"))] {
-            assert_eq!(accept_or_all(vague.as_ref()), ACCEPT_ALL);
+            let sent = accept_or_all(vague.as_ref()).unwrap();
+            let sent: Vec<&str> = sent.to_str().unwrap().split(", ").collect();
+            assert_eq!(sent, manifest_doc::MANIFEST_TYPES);
         }
     }
 }
