@@ -21,8 +21,20 @@ pub async fn get(
     head: bool,
     headers: &HeaderMap,
 ) -> Result<Response, Error> {
+    let size = reg.blob_size(name, digest).await?;
+    serve(reg, digest, size, head, headers).await
+}
+
+/// A stored blob of `size` bytes the repository links: headers only for HEAD, else the whole
+/// blob or the `Range` asked for.
+async fn serve(
+    reg: &Registry,
+    digest: &Digest,
+    size: u64,
+    head: bool,
+    headers: &HeaderMap,
+) -> Result<Response, Error> {
     if head {
-        let size = reg.blob_size(name, digest).await?;
         return Ok(BlobBody {
             digest: digest.clone(),
             size,
@@ -31,7 +43,6 @@ pub async fn get(
         }
         .into_response());
     }
-    let size = reg.blob_size(name, digest).await?;
     let range = headers
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
@@ -64,8 +75,10 @@ pub async fn get_proxied(
     let whole = !headers.contains_key(header::RANGE);
     let answer = reg.proxied_blob(src, name, digest, head, whole).await?;
     let (status, size, body) = match answer {
-        ProxiedBlob::Cached(status) => {
-            return Ok(Cached(status, get(reg, name, digest, head, headers).await?).into_response())
+        ProxiedBlob::Cached { status, size } => {
+            return Ok(
+                Cached(status, serve(reg, digest, size, head, headers).await?).into_response(),
+            )
         }
         ProxiedBlob::Upstream { size } => (CacheStatus::Miss, size, None),
         ProxiedBlob::Streaming { size, body } => {

@@ -109,7 +109,10 @@ pub async fn dispatch(
 
 async fn route(
     app: &AppState,
-    Authorized { endpoint, grants }: Authorized,
+    Authorized {
+        mut endpoint,
+        grants,
+    }: Authorized,
     req: Request,
 ) -> Result<Response, Error> {
     let p = params(req.uri())?;
@@ -117,26 +120,15 @@ async fn route(
     if let Some(name) = endpoint.push_name() {
         reg.check_push(name)?;
     }
-    let endpoint = match endpoint {
-        Endpoint::GetManifest {
-            name,
-            reference,
-            head,
-        } => Endpoint::GetManifest {
-            name: reg.pull_name(name).await?,
-            reference,
-            head,
-        },
-        Endpoint::GetBlob { name, digest, head } => Endpoint::GetBlob {
-            name: reg.pull_name(name).await?,
-            digest,
-            head,
-        },
-        Endpoint::TagsList { name } => Endpoint::TagsList {
-            name: reg.pull_name(name).await?,
-        },
-        other => other,
-    };
+    // Pulls of names no prefix claims may be served from the default upstream's cache.
+    if let Endpoint::GetManifest { name, .. }
+    | Endpoint::GetBlob { name, .. }
+    | Endpoint::TagsList { name } = &mut endpoint
+    {
+        if let Some(cached) = reg.pull_name(name).await? {
+            *name = cached;
+        }
+    }
     match endpoint {
         Endpoint::Base => {
             Ok((StatusCode::OK, [("content-type", "application/json")], "{}").into_response())

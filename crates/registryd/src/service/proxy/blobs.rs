@@ -34,8 +34,8 @@ const PIECE: usize = 256 * 1024;
 
 /// How a proxied blob request is answered.
 pub enum ProxiedBlob {
-    /// The repository links it (now): serve it as any other blob.
-    Cached(CacheStatus),
+    /// The repository links it (now), with this size: serve it as any other blob.
+    Cached { status: CacheStatus, size: u64 },
     /// A miss being fetched: its length and its bytes as they arrive.
     Streaming {
         size: u64,
@@ -61,9 +61,19 @@ impl Registry {
         stream: bool,
     ) -> Result<ProxiedBlob, Error> {
         let up = &src.upstream;
-        if self.linked(repo, digest).await? {
+        let hit = |size| {
             CacheStatus::Hit.count(&up.name, "blob");
-            return Ok(ProxiedBlob::Cached(CacheStatus::Hit));
+            Ok(ProxiedBlob::Cached {
+                status: CacheStatus::Hit,
+                size,
+            })
+        };
+        if let Some(size) = self
+            .db
+            .linked_blob_size(repo.as_str(), digest.as_str())
+            .await?
+        {
+            return hit(size);
         }
         let unknown = || Error::BlobUnknown(digest.to_string());
         let tail = format!("blobs/{digest}");
@@ -84,9 +94,12 @@ impl Registry {
         let key = format!("b {digest}");
         let flight = flights.enter(key.clone()).await;
         // Whoever held the flight before may have filled it.
-        if self.linked(repo, digest).await? {
-            CacheStatus::Hit.count(&up.name, "blob");
-            return Ok(ProxiedBlob::Cached(CacheStatus::Hit));
+        if let Some(size) = self
+            .db
+            .linked_blob_size(repo.as_str(), digest.as_str())
+            .await?
+        {
+            return hit(size);
         }
         if let Some(size) = self.db.blob_size(digest.as_str()).await? {
             up.send(Method::HEAD, &src.remote, &tail, None)
@@ -95,8 +108,7 @@ impl Registry {
             self.db
                 .link_blob(repo.as_str(), digest.as_str(), size, None)
                 .await?;
-            CacheStatus::Hit.count(&up.name, "blob");
-            return Ok(ProxiedBlob::Cached(CacheStatus::Hit));
+            return hit(size);
         }
         let resp = up
             .send(Method::GET, &src.remote, &tail, None)
@@ -126,8 +138,15 @@ impl Registry {
                 drop(rx);
                 // Wait for the fill to end, then serve what it stored.
                 drop(flights.enter(key).await);
-                if self.linked(repo, digest).await? {
-                    Ok(ProxiedBlob::Cached(CacheStatus::Miss))
+                if let Some(size) = self
+                    .db
+                    .linked_blob_size(repo.as_str(), digest.as_str())
+                    .await?
+                {
+                    Ok(ProxiedBlob::Cached {
+                        status: CacheStatus::Miss,
+                        size,
+                    })
                 } else {
                     Err(Error::Upstream(format!(
                         "fetching {digest} from upstream {} failed",
@@ -136,14 +155,6 @@ impl Registry {
                 }
             }
         }
-    }
-
-    async fn linked(&self, repo: &RepoName, digest: &Digest) -> Result<bool, Error> {
-        Ok(self
-            .db
-            .linked_blob_size(repo.as_str(), digest.as_str())
-            .await?
-            .is_some())
     }
 }
 

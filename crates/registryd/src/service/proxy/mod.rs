@@ -185,24 +185,25 @@ impl Registry {
         Ok(Some(RepoName::parse(&format!("{}/{name}", up.name))?))
     }
 
-    /// The repository a pull of `name` reads: `name` itself when it is local or under a
-    /// prefix; else, with a default upstream, its cache of `name` (`docker.io/<name>`).
+    /// The cache a pull of `name` reads instead (`<default upstream>/<name>`): with a default
+    /// upstream, for a name no prefix claims and no local repository has; else `None` (served
+    /// as named).
     ///
     /// # Errors
     /// `Db` on failure; `NameInvalid` when the prefixed name is too long.
-    pub async fn pull_name(&self, name: RepoName) -> Result<RepoName, Error> {
+    pub async fn pull_name(&self, name: &RepoName) -> Result<Option<RepoName>, Error> {
         let Some(proxy) = &self.proxy else {
-            return Ok(name);
+            return Ok(None);
         };
         let Some(default) = proxy.default_upstream() else {
-            return Ok(name);
+            return Ok(None);
         };
         if proxy.by_prefix(name.as_str()).is_some()
             || self.db.repo_id(name.as_str()).await?.is_some()
         {
-            return Ok(name);
+            return Ok(None);
         }
-        Ok(RepoName::parse(&format!("{}/{name}", default.name))?)
+        Ok(Some(RepoName::parse(&format!("{}/{name}", default.name))?))
     }
 
     /// Refuses a push into a proxied prefix unless `proxy.allowpush`.
