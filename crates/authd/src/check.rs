@@ -20,7 +20,7 @@ pub fn report(
     scopes: &[Scope],
 ) -> String {
     let mut out = String::new();
-    let known = config.users.get(account);
+    let known = config.authn.users.get(account);
     let who = Identity {
         account: account.to_owned(),
         labels: known.map(|u| u.labels.clone()).unwrap_or_default(),

@@ -146,21 +146,21 @@ async fn run(
         // Presenting no secret is no guess: only a lockout in force refuses it.
         Proof::Credentials(creds @ Credentials::Anonymous) => {
             app.throttle.check(None, req.ip)?;
-            config.users.authenticate(creds).await?
+            config.authn.authenticate(creds).await?
         }
         Proof::Credentials(creds) => {
             let attempt = app
                 .throttle
                 .reserve(&config.throttle, claimed, req.ip)
                 .await?;
-            settle(attempt, config.users.authenticate(creds).await)?
+            settle(attempt, config.authn.authenticate(creds).await)?
         }
         Proof::RefreshToken(token) => {
             let attempt = app
                 .throttle
                 .reserve(&config.throttle, claimed, req.ip)
                 .await?;
-            let who = refresh::redeem(&config.token.refresh_secret, &config.users, token);
+            let who = refresh::redeem(&config.token.refresh_secret, &config.authn.users, token);
             settle(attempt, who)?
         }
     };

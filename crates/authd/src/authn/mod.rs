@@ -13,6 +13,9 @@ pub use server::htpasswd::{hash_password, parse_htpasswd, BcryptHash};
 
 use crate::error::Error;
 
+pub mod chain;
+pub use chain::{Authenticators, Backend, Verdict};
+
 /// One user as written in `auth.yaml`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -119,32 +122,51 @@ impl Users {
         self.users.get(name)
     }
 
-    /// Checks credentials; bcrypt runs on the blocking pool unless the cache knows the answer.
+    /// Checks credentials against these users; bcrypt runs on the blocking pool unless the
+    /// cache knows the answer. An account that is not one of them is [`Verdict::NoMatch`]
+    /// without any bcrypt, so the next backend is asked at no cost; anonymous access is decided
+    /// here alone (`""` configured or not).
     ///
     /// # Errors
-    /// [`Error::Unauthorized`] for an unknown user, a wrong password, or anonymous access when
-    /// `""` is not configured.
-    pub async fn authenticate(self: &Arc<Self>, creds: &Credentials) -> Result<Identity, Error> {
+    /// [`Error::Unauthorized`] for anonymous access when `""` is not configured.
+    pub async fn verdict(&self, creds: &Credentials) -> Result<Verdict, Error> {
         let (user, password) = match creds {
             Credentials::Anonymous => {
                 return match self.users.get("") {
-                    Some(u) => Ok(identity("", u)),
+                    Some(u) => Ok(Verdict::Accepted(identity("", u))),
                     None => Err(Error::Unauthorized),
                 };
             }
             Credentials::Password { user, password } => (user, password),
         };
-        let known = self.users.get(user.as_str()).filter(|_| !user.is_empty());
-        let hash = known.and_then(|u| u.password.as_ref());
+        let Some(known) = self.users.get(user.as_str()).filter(|_| !user.is_empty()) else {
+            return Ok(Verdict::NoMatch);
+        };
         let ok = self
             .passwords
-            .check(user, password, hash)
+            .check(user, password, known.password.as_ref())
             .await
             .map_err(|e| Error::Internal(e.to_string()))?;
-        match known {
-            Some(u) if ok => Ok(identity(user, u)),
-            _ => Err(Error::Unauthorized),
+        Ok(if ok {
+            Verdict::Accepted(identity(user, known))
+        } else {
+            Verdict::WrongPassword
+        })
+    }
+
+    /// Refuses credentials no authenticator knows, after the decoy check an unknown user costs
+    /// (so a failure takes as long whether the account exists or not).
+    ///
+    /// # Errors
+    /// Always: [`Error::Unauthorized`], or [`Error::Internal`] when the check itself fails.
+    pub async fn refuse_unknown(&self, creds: &Credentials) -> Result<Identity, Error> {
+        if let Credentials::Password { user, password } = creds {
+            self.passwords
+                .check(user, password, None)
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))?;
         }
+        Err(Error::Unauthorized)
     }
 
     /// The identity of a known, non-anonymous user, as currently configured.
@@ -173,7 +195,7 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
-    fn users() -> Arc<Users> {
+    fn users() -> Authenticators {
         let mut map = BTreeMap::new();
         map.insert(
             "alice".to_owned(),
@@ -191,7 +213,10 @@ mod tests {
         );
         let from_file = vec![("bob".to_owned(), hash("bob-pw"))];
         match Users::new(map, from_file) {
-            Ok(u) => Arc::new(u),
+            Ok(u) => Authenticators {
+                users: Arc::new(u),
+                backends: Vec::new(),
+            },
             Err(e) => panic!("{e}"),
         }
     }

@@ -17,7 +17,7 @@ use token::{KidStyle, SigningKey};
 
 use crate::acl::matcher::IpRange;
 use crate::acl::Acl;
-use crate::authn::{parse_htpasswd, Users};
+use crate::authn::{parse_htpasswd, Authenticators, Users};
 use crate::error::Error;
 use raw::{RawConfig, RawThrottle};
 
@@ -39,8 +39,8 @@ pub struct Config {
     pub real_ip: Option<RealIp>,
     /// Token issuing settings.
     pub token: TokenSettings,
-    /// Users, with their login cache.
-    pub users: Arc<Users>,
+    /// Users and the other authenticators, in the order they are asked.
+    pub authn: Authenticators,
     /// Failure lockout limits.
     pub throttle: RawThrottle,
     /// The rules.
@@ -234,7 +234,10 @@ pub fn load(path: &Path) -> Result<Config, Error> {
                 .finalize()
                 .into(),
         },
-        users: Arc::new(users),
+        authn: Authenticators {
+            users: Arc::new(users),
+            backends: Vec::new(),
+        },
         throttle: raw.throttle.unwrap_or_default(),
         acl: Acl::new(raw.acl),
         files,

@@ -157,7 +157,7 @@ fn reads_htpasswd_users_relative_to_the_config() {
         .unwrap_or_else(|e| panic!("{e}"));
     let text = GOOD.replace("users:", "htpasswd: {path: users.htpasswd}\nusers:");
     let config = load_text(dir.path(), &text).unwrap_or_else(|e| panic!("{e}"));
-    assert!(config.users.get("carol").is_some());
+    assert!(config.authn.users.get("carol").is_some());
     assert_eq!(config.files.len(), 4);
     std::fs::write(dir.path().join("users.htpasswd"), "carol:$apr1$abc$def\n")
         .unwrap_or_else(|e| panic!("{e}"));
