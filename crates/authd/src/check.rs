@@ -20,6 +20,9 @@ pub fn report(
     scopes: &[Scope],
 ) -> String {
     let mut out = String::new();
+    for w in &config.warnings {
+        let _ = writeln!(out, "warning: {w}");
+    }
     let known = config.authn.users.get(account);
     let who = Identity {
         account: account.to_owned(),

@@ -54,14 +54,6 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
 }
 
-/// The resource type as written in a scope, with its class (`repository(plugin)`).
-pub fn type_of(scope: &Scope) -> String {
-    match &scope.class {
-        Some(class) => format!("{}({class})", scope.kind),
-        None => scope.kind.clone(),
-    }
-}
-
 /// Checks `service` against `token.services`.
 ///
 /// # Errors
@@ -86,7 +78,8 @@ pub fn decide(
     scopes
         .iter()
         .map(|scope| {
-            let kind = type_of(scope);
+            // docker_auth matches and grants `repository(plugin)` as `repository`.
+            let kind = scope.kind.clone();
             let req = Request {
                 account: &who.account,
                 labels: &who.labels,

@@ -162,6 +162,7 @@ fn read_password() -> anyhow::Result<String> {
 async fn serve(path: PathBuf) -> anyhow::Result<()> {
     server::raise_fd_limit();
     let config = config::load(&path)?;
+    config.log_warnings();
     let listener = server::bind(config.addr)?;
     let metrics = config.debug_addr.map(server::bind).transpose()?;
     let app = App::new(config, path, server::metrics::handle());

@@ -30,6 +30,7 @@ pub fn reload(app: &App) -> Result<(), Error> {
     if fresh.addr != old.addr || fresh.tls.is_some() != old.tls.is_some() {
         tracing::warn!("server.addr or TLS on/off changed: takes effect at the next restart");
     }
+    fresh.log_warnings();
     app.config.store(Arc::new(fresh));
     tracing::info!(config = %app.config_path.display(), "configuration reloaded");
     Ok(())

@@ -1,11 +1,14 @@
 //! One ACL match value: a glob (`*`/`?` stay within a `/` segment, `**` crosses) or an
-//! unanchored `/regex/`, either possibly with placeholders; and address/CIDR ranges.
+//! unanchored `/regex/`, either possibly with placeholders; and address/CIDR ranges. As in
+//! docker_auth, an invalid regex refuses the file, while a pattern that can never match (an
+//! unknown or unclosed placeholder, an invalid glob) is loaded with a warning and never matches.
 
 use std::net::IpAddr;
 
 use globset::{GlobBuilder, GlobMatcher};
 use ipnet::IpNet;
 use regex::Regex;
+use regex_syntax::ast::{self, Ast, RepetitionKind, RepetitionRange};
 use serde::Deserialize;
 
 use super::placeholders::{Bindings, Template};
@@ -53,6 +56,8 @@ pub struct Pattern {
     template: Template,
     /// Compiled once when the pattern has no placeholder.
     fixed: Option<Compiled>,
+    /// Why this pattern can never match, when it cannot.
+    never: Option<String>,
 }
 
 impl TryFrom<String> for Pattern {
@@ -63,22 +68,86 @@ impl TryFrom<String> for Pattern {
             Some(inner) if source.len() > 2 => (Syntax::Regex, inner),
             _ => (Syntax::Glob, source.as_str()),
         };
-        let template = Template::parse(body)?;
+        let never = |reason: String| Pattern {
+            syntax,
+            template: Template::default(),
+            fixed: None,
+            never: Some(reason),
+        };
+        let template = match Template::parse(body) {
+            Ok(t) => t,
+            Err(reason) => return Ok(never(reason)),
+        };
         // Check the syntax with every placeholder standing for a plain word.
-        let compiled = Compiled::new(syntax, &template.probe())?;
+        let probe = template.probe();
+        if syntax == Syntax::Regex {
+            go_regex_rules(&probe).map_err(|e| format!("invalid regex /{probe}/: {e}"))?;
+        }
+        let compiled = match (Compiled::new(syntax, &probe), syntax) {
+            (Ok(c), _) => c,
+            (Err(e), Syntax::Regex) => return Err(e),
+            (Err(e), Syntax::Glob) => return Ok(never(e)),
+        };
         let fixed = template.is_literal().then_some(compiled);
         Ok(Pattern {
             syntax,
             template,
             fixed,
+            never: None,
         })
     }
+}
+
+/// What Go's regexp (so docker_auth) refuses and Rust's accepts: a repetition of a repetition
+/// (`a?*`, `a**`; `(a?)*` is fine) and a repeat count above 1000.
+fn go_regex_rules(text: &str) -> Result<(), String> {
+    struct GoRules;
+    impl ast::Visitor for GoRules {
+        type Output = ();
+        type Err = String;
+        fn finish(self) -> Result<(), String> {
+            Ok(())
+        }
+        fn visit_pre(&mut self, node: &Ast) -> Result<(), String> {
+            let Ast::Repetition(rep) = node else {
+                return Ok(());
+            };
+            if matches!(*rep.ast, Ast::Repetition(_)) {
+                return Err(format!(
+                    "nested repetition operator at offset {} (docker_auth's Go regexp refuses it; \
+                     group the inner one: (a?)*)",
+                    rep.op.span.start.offset
+                ));
+            }
+            let count = match &rep.op.kind {
+                RepetitionKind::Range(
+                    RepetitionRange::Exactly(n)
+                    | RepetitionRange::AtLeast(n)
+                    | RepetitionRange::Bounded(_, n),
+                ) => *n,
+                _ => 0,
+            };
+            if count > 1000 {
+                return Err(format!("repeat count {count} above 1000"));
+            }
+            Ok(())
+        }
+    }
+    let parsed = ast::parse::Parser::new()
+        .parse(text)
+        .map_err(|e| e.to_string())?;
+    ast::visit(&parsed, GoRules)
 }
 
 impl Pattern {
     /// The placeholders-and-text form of this pattern.
     pub fn template(&self) -> &Template {
         &self.template
+    }
+
+    /// Why this pattern can never match (shown as a warning at load), if it cannot.
+    pub fn never(&self) -> Option<&str> {
+        self.never.as_deref()
     }
 
     /// Whether this is a `/regex/` pattern.
@@ -95,6 +164,9 @@ impl Pattern {
     }
 
     fn compile(&self, bindings: &Bindings<'_>) -> Option<Compiled> {
+        if self.never.is_some() {
+            return None;
+        }
         if let Some(fixed) = &self.fixed {
             return Some(fixed.clone());
         }
@@ -105,7 +177,8 @@ impl Pattern {
         Compiled::new(self.syntax, &text).ok()
     }
 
-    /// Whether `value` matches, with placeholders replaced from `bindings` (inserted literally).
+    /// Whether `value` matches, with placeholders replaced from `bindings` (see
+    /// [`Template::render`]: request values literally, label values as patterns).
     pub fn matches(&self, value: &str, bindings: &Bindings<'_>) -> bool {
         match &self.fixed {
             Some(fixed) => fixed.is_match(value),

@@ -21,7 +21,8 @@ pub struct Request<'a> {
     pub account: &'a str,
     /// The account's labels.
     pub labels: &'a BTreeMap<String, Vec<String>>,
-    /// The resource type as requested, with its class (`repository(plugin)`).
+    /// The resource type, without a class: `repository(plugin)` is matched as `repository`, as
+    /// docker_auth does.
     pub kind: &'a str,
     /// The resource name.
     pub name: &'a str,
@@ -57,6 +58,14 @@ impl Acl {
         self.rules.get(index)
     }
 
+    /// Each rule that can never match, with its index and why (warned about at load).
+    pub fn never_matching(&self) -> impl Iterator<Item = (usize, &str)> {
+        self.rules
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| Some((i, r.matches.never()?)))
+    }
+
     /// The first matching rule decides; no match grants nothing.
     pub fn decide(&self, req: &Request<'_>, requested: &[String]) -> Decision {
         match self.rules.iter().position(|r| r.matches.matches(req)) {
@@ -72,17 +81,25 @@ impl Acl {
     }
 }
 
-/// `["*"]` grants what is asked; otherwise requested ∩ allowed. A request for the literal `*`
-/// gets the rule's whole list (docker_auth would grant nothing).
+/// A rule whose only action is `*` grants what is asked; otherwise each asked action the rule
+/// lists is granted (docker_auth's intersection, so `[pull, "*"]` grants `*` only when `*` is
+/// asked). Our addition: a request for the literal `*` that the rule does not list gets the
+/// rule's whole list (docker_auth would grant nothing).
 fn allowed(rule: &[String], requested: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = if rule.iter().any(|a| a == "*") {
+    let mut out: Vec<String> = if rule == ["*"] {
         requested.to_vec()
-    } else if requested.iter().any(|a| a == "*") {
-        rule.to_vec()
     } else {
         requested
             .iter()
-            .filter(|a| rule.contains(a))
+            .flat_map(|a| {
+                if rule.contains(a) {
+                    std::slice::from_ref(a)
+                } else if a == "*" {
+                    rule
+                } else {
+                    &[]
+                }
+            })
             .cloned()
             .collect()
     };
@@ -93,3 +110,6 @@ fn allowed(rule: &[String], requested: &[String]) -> Vec<String> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod docker_auth_cases;

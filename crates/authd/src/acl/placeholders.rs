@@ -57,7 +57,7 @@ enum Segment {
 }
 
 /// A pattern split into literal text and placeholders.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Template {
     segments: Vec<Segment>,
 }
@@ -137,7 +137,9 @@ impl Template {
             .collect()
     }
 
-    /// The text with every placeholder replaced by `escape(value)`; `None` when a placeholder
+    /// The text with every placeholder replaced: request values and capture groups by
+    /// `escape(value)`, so they match literally, and label values as they are, so a label can
+    /// hold a glob or regex (docker_auth's `${labels:NAME}` recipe); `None` when a placeholder
     /// has no value (a label the user lacks, a capture group that did not participate).
     pub fn render(
         &self,
@@ -148,6 +150,7 @@ impl Template {
         for segment in &self.segments {
             match segment {
                 Segment::Text(t) => out.push_str(t),
+                Segment::Var(v @ Var::Label(_)) => out.push_str(bindings.lookup(v)?),
                 Segment::Var(v) => out.push_str(&escape(bindings.lookup(v)?)),
             }
         }
@@ -202,7 +205,7 @@ mod tests {
                 "${type}:${name}@${service}",
                 Some("<repository>:<alice/app>@<registry>"),
             ),
-            ("${labels:team}/x", Some("<core>/x")),
+            ("${labels:team}/x", Some("core/x")),
             ("${account:1}/*", Some("<alice>/*")),
             ("${account:0}", Some("<alice@corp.com>")),
             ("plain", Some("plain")),

@@ -38,6 +38,8 @@ pub struct Match {
     label_refs: Vec<String>,
     /// Fields whose capture groups other fields use.
     capture_sources: Vec<Field>,
+    /// Why this match can never hold (a placeholder that cannot be filled), if it cannot.
+    never: Option<String>,
 }
 
 impl TryFrom<RawMatch> for Match {
@@ -46,36 +48,19 @@ impl TryFrom<RawMatch> for Match {
     fn try_from(raw: RawMatch) -> Result<Self, String> {
         let fields = [raw.account, raw.kind, raw.name, raw.service];
         let all_patterns = || fields.iter().flatten().chain(raw.labels.values());
+        let mut never = all_patterns().find_map(|p| p.never()).map(str::to_owned);
         let mut label_refs = Vec::new();
         let mut capture_sources = Vec::new();
         for var in all_patterns().flat_map(|p| p.template().vars()) {
             match var {
                 Var::Label(name) if !label_refs.contains(name) => label_refs.push(name.clone()),
-                Var::Capture(field, n) => {
-                    let source = fields[*field as usize]
-                        .as_ref()
-                        .filter(|p| p.is_regex())
-                        .ok_or_else(|| {
-                            format!(
-                                "${{{field}:{n}}} needs a /regex/ in `{field}` of the same match"
-                            )
-                        })?;
-                    if *n >= source.capture_count() {
-                        return Err(format!(
-                            "${{{field}:{n}}}: the `{field}` regex has no group {n}"
-                        ));
+                Var::Capture(field, n) => match capture_source(&fields, *field, *n) {
+                    Ok(()) if !capture_sources.contains(field) => capture_sources.push(*field),
+                    Ok(()) => {}
+                    Err(reason) => {
+                        never.get_or_insert(reason);
                     }
-                    if source
-                        .template()
-                        .vars()
-                        .any(|v| matches!(v, Var::Capture(..)))
-                    {
-                        return Err(format!("`{field}` is used for ${{{field}:N}} and may not itself use ${{FIELD:N}}"));
-                    }
-                    if !capture_sources.contains(field) {
-                        capture_sources.push(*field);
-                    }
-                }
+                },
                 _ => {}
             }
         }
@@ -85,13 +70,54 @@ impl TryFrom<RawMatch> for Match {
             labels: raw.labels,
             label_refs,
             capture_sources,
+            never,
         })
     }
 }
 
+/// Whether `${field:n}` can be filled: `field` is a `/regex/` of the same match, without
+/// placeholders of its own that refer to captures, with a group `n` (counted from 1, as
+/// docker_auth does).
+fn capture_source(fields: &[Option<Pattern>; 4], field: Field, n: usize) -> Result<(), String> {
+    let source = fields[field as usize]
+        .as_ref()
+        .filter(|p| p.is_regex() && p.never().is_none())
+        .ok_or_else(|| {
+            format!("${{{field}:{n}}} needs a /regex/ in `{field}` of the same match")
+        })?;
+    if n == 0 {
+        return Err(format!(
+            "${{{field}:0}}: groups count from 1 (use ${{{field}}} for the whole value)"
+        ));
+    }
+    if n >= source.capture_count() {
+        return Err(format!(
+            "${{{field}:{n}}}: the `{field}` regex has no group {n}"
+        ));
+    }
+    if source
+        .template()
+        .vars()
+        .any(|v| matches!(v, Var::Capture(..)))
+    {
+        return Err(format!(
+            "`{field}` is used for ${{{field}:N}} and may not itself use ${{FIELD:N}}"
+        ));
+    }
+    Ok(())
+}
+
 impl Match {
+    /// Why this match can never hold, if it cannot.
+    pub fn never(&self) -> Option<&str> {
+        self.never.as_deref()
+    }
+
     /// Whether every condition holds for `req` (for some choice of the referred labels' values).
     pub fn matches(&self, req: &Request<'_>) -> bool {
+        if self.never.is_some() {
+            return false;
+        }
         if let Some(range) = &self.ip {
             if !req.ip.is_some_and(|ip| range.contains(ip)) {
                 return false;

@@ -261,23 +261,18 @@ fn refuses_bad_rules_with_the_location() {
     let table = [
         ("- match: {nme: x}\n  actions: []\n", "unknown field `nme`"),
         ("- match: {name: \"/(/\"}\n  actions: []\n", "invalid regex"),
-        ("- match: {name: \"a[\"}\n  actions: []\n", "invalid glob"),
         ("- match: {ip: 10.0.0.0/33}\n  actions: []\n", "not a CIDR"),
         (
             "- match: {ip: nowhere}\n  actions: []\n",
             "not an IP address",
         ),
         (
-            "- match: {name: \"${user}\"}\n  actions: []\n",
-            "unknown placeholder",
+            "- match: {name: \"/a?*/\"}\n  actions: []\n",
+            "nested repetition",
         ),
         (
-            "- match: {name: \"${account:1}\"}\n  actions: []\n",
-            "needs a /regex/",
-        ),
-        (
-            "- match: {account: \"/(a)/\", name: \"${account:2}\"}\n  actions: []\n",
-            "has no group 2",
+            "- match: {name: \"/a{1001}/\"}\n  actions: []\n",
+            "above 1000",
         ),
         ("- match: {}\n  actions: [Pull]\n", "invalid action"),
         ("- match: {}\n", "missing field `actions`"),
@@ -291,5 +286,118 @@ fn refuses_bad_rules_with_the_location() {
                 assert!(e.location().is_some(), "{yaml}: no location in {msg}");
             }
         }
+    }
+}
+
+#[test]
+fn rules_that_can_never_match_load_and_never_match() {
+    let table = [
+        ("{name: \"${user}/*\"}", "unknown placeholder ${user}"),
+        ("{name: \"${account\"}", "unclosed placeholder"),
+        ("{name: \"${labels:}\"}", "unknown placeholder"),
+        ("{name: \"${account:1}/*\"}", "needs a /regex/ in `account`"),
+        (
+            "{account: \"/(.+)/\", name: \"${account:2}/*\"}",
+            "has no group 2",
+        ),
+        (
+            "{account: \"/(.+)/\", name: \"${account:0}\"}",
+            "groups count from 1",
+        ),
+        (
+            "{account: \"/(${name:1})/\", name: \"/(.+)/\", service: \"${account:1}\"}",
+            "may not itself use",
+        ),
+        (
+            "{account: \"/(.+)/\", name: \"${account:1}\", service: \"a[\"}",
+            "invalid glob",
+        ),
+    ];
+    for (m, reason) in table {
+        let acl = acl(&format!(
+            "- match: {m}\n  actions: [\"*\"]\n- match: {{}}\n  actions: [pull]\n"
+        ));
+        let never: Vec<(usize, &str)> = acl.never_matching().collect();
+        assert!(
+            matches!(never.as_slice(), [(0, r)] if r.contains(reason)),
+            "{m}: {never:?}"
+        );
+        for account in ["", "x", "${user}", "alice"] {
+            for name in ["x", "${user}/x", "alice/x", "${account"] {
+                let c = case(account, "");
+                let scope = format!("repository:{name}:push,pull");
+                let c = Case { scope: &scope, ..c };
+                assert_eq!(
+                    decide(&acl, &c),
+                    (Some(1), "pull".to_owned()),
+                    "{m} {account} {name}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn star_is_special_only_as_the_rules_only_action() {
+    let acl = acl(r#"
+- match: {account: a}
+  actions: [pull, "*"]
+- match: {account: b}
+  actions: [pull, push]
+- match: {account: c}
+  actions: ["*"]
+"#);
+    let table = [
+        ("a", "push", ""),
+        ("a", "pull,push,delete", "pull"),
+        ("a", "*", "*"),
+        ("b", "*", "pull,push"),
+        ("b", "delete,*", "pull,push"),
+        ("c", "pull,delete", "delete,pull"),
+        ("c", "*", "*"),
+    ];
+    for (account, actions, want) in table {
+        let scope = format!("repository:x/y:{actions}");
+        let c = Case {
+            scope: &scope,
+            ..case(account, "")
+        };
+        assert_eq!(decide(&acl, &c).1, want, "{account} asks {actions}");
+    }
+}
+
+#[test]
+fn label_values_are_patterns_request_values_stay_literal() {
+    let acl = acl(r#"
+- match: {name: "${labels:full-access}"}
+  actions: ["*"]
+- match: {name: "/^${labels:read}$/"}
+  actions: [pull]
+- match: {account: "/(.+)/", name: "${account:1}/*"}
+  actions: [push]
+"#);
+    let labels: &[(&str, &[&str])] = &[
+        ("full-access", &["test/*", "ops/**"]),
+        ("read", &["lib-[0-9]+"]),
+    ];
+    let table = [
+        ("u", labels, "repository:test/app:push", Some(0), "push"),
+        ("u", labels, "repository:ops/a/b:delete", Some(0), "delete"),
+        ("u", labels, "repository:test/a/b:push", None, ""),
+        ("u", labels, "repository:lib-42:pull,push", Some(1), "pull"),
+        ("u", labels, "repository:lib-x:pull", None, ""),
+        ("a*", &[], "repository:a*/x:push", Some(2), "push"),
+        ("a*", &[], "repository:ab/x:push", None, ""),
+    ];
+    for (account, labels, scope, rule, actions) in table {
+        let c = Case {
+            labels,
+            ..case(account, scope)
+        };
+        assert_eq!(
+            decide(&acl, &c),
+            (rule, actions.to_owned()),
+            "{account} {scope}"
+        );
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod raw;
 pub mod sources;
+pub mod warnings;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -45,6 +46,8 @@ pub struct Config {
     pub throttle: RawThrottle,
     /// The rules.
     pub acl: Acl,
+    /// What loaded but deserves a warning (rules that can never match), with file and line.
+    pub warnings: Vec<String>,
     /// Every file this configuration was read from, watched for changes.
     pub files: Vec<PathBuf>,
     /// Digest of those files' content as read for this configuration.
@@ -117,6 +120,15 @@ impl RealIp {
             .and_then(|p| entries.get(p))
             .and_then(|e| e.parse().ok())
             .unwrap_or(peer)
+    }
+}
+
+impl Config {
+    /// Logs each of [`Config::warnings`].
+    pub fn log_warnings(&self) {
+        for w in &self.warnings {
+            tracing::warn!("{w}");
+        }
     }
 }
 
@@ -217,6 +229,8 @@ pub fn load(path: &Path) -> Result<Config, Error> {
         None => None,
     };
 
+    let acl = Acl::new(raw.acl);
+    let warnings = warnings::never_matching_rules(path, &text, &acl);
     let (files, fingerprint) = sources.finish();
     Ok(Config {
         addr: raw.server.addr.0,
@@ -239,7 +253,8 @@ pub fn load(path: &Path) -> Result<Config, Error> {
             backends: Vec::new(),
         },
         throttle: raw.throttle.unwrap_or_default(),
-        acl: Acl::new(raw.acl),
+        acl,
+        warnings,
         files,
         fingerprint,
     })

@@ -141,7 +141,7 @@ async fn scopes_naming_no_possible_repository_are_400() {
             vec![
                 "repository:alice/app:pull".to_owned(),
                 "registry:catalog:*".to_owned(),
-                "repository(plugin):Vieux/SSHFS:pull".to_owned()
+                "repository:Vieux/SSHFS:pull".to_owned()
             ]
         ),
         "{body}"

@@ -92,6 +92,39 @@ fn check_says_what_is_granted_and_why() {
 }
 
 #[test]
+fn check_warns_of_rules_that_can_never_match_with_their_line() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = dir.path().join("auth.yaml");
+    let acl = format!("  - match: {{name: \"${{user}}/*\"}}\n    actions: [\"*\"]\n{STANDARD_ACL}");
+    let text = yaml(&acl, "");
+    let line = text
+        .lines()
+        .position(|l| l.contains("${user}"))
+        .map(|i| i + 1)
+        .unwrap_or_else(|| panic!("{text}"));
+    std::fs::write(&config, text).unwrap_or_else(|e| panic!("{e}"));
+    let (ok, out, err) = run(
+        authd().arg("check").arg("--config").arg(&config).args([
+            "--account",
+            "bob",
+            "--scope",
+            "repository:bob/x:push",
+        ]),
+        "",
+    );
+    assert!(ok, "{err}");
+    let want = format!(
+        "warning: {}:{line}: acl[0]: unknown placeholder ${{user}}",
+        config.display()
+    );
+    assert!(out.contains(&want), "{want}\n{out}");
+    assert!(
+        out.contains("repository:bob/x:push -> [] by acl[5]"),
+        "{out}"
+    );
+}
+
+#[test]
 fn a_bad_config_is_refused_with_file_line_and_reason() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let config = dir.path().join("auth.yaml");

@@ -108,7 +108,13 @@ async fn grants_what_the_acl_allows_per_scope() {
         (
             Some(("alice", "alice-pass")),
             &["repository(plugin):alice/p:pull"],
-            &["repository(plugin):alice/p:pull"],
+            &["repository:alice/p:pull"],
+        ),
+        // docker_auth matches a resource class as its type: `type: repository` applies.
+        (
+            Some(("alice", "alice-pass")),
+            &["repository(plugin):Vieux/SSHFS:pull,push"],
+            &["repository:Vieux/SSHFS:pull"],
         ),
     ];
     for (creds, scopes, want) in table {
