@@ -4,6 +4,7 @@
 
 pub mod raw;
 pub mod sources;
+pub mod unsupported;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -17,8 +18,11 @@ use token::{KidStyle, SigningKey};
 
 use crate::acl::matcher::IpRange;
 use crate::acl::Acl;
-use crate::authn::{parse_htpasswd, Authenticators, Users};
+use crate::authn::ext_auth::ExtAuth;
+use crate::authn::{parse_htpasswd, Authenticators, Backend, Users};
 use crate::error::Error;
+use crate::ext_authz::ExtAuthz;
+use crate::program::Program;
 use raw::{RawConfig, RawThrottle};
 
 /// How long shutdown waits for open connections.
@@ -45,6 +49,8 @@ pub struct Config {
     pub throttle: RawThrottle,
     /// The rules.
     pub acl: Acl,
+    /// The program asked for scopes no rule matched (`ext_authz`).
+    pub ext_authz: Option<ExtAuthz>,
     /// Every file this configuration was read from, watched for changes.
     pub files: Vec<PathBuf>,
     /// Digest of those files' content as read for this configuration.
@@ -217,6 +223,19 @@ pub fn load(path: &Path) -> Result<Config, Error> {
         None => None,
     };
 
+    let mut backends = Vec::new();
+    if let Some(p) = raw.ext_auth {
+        backends.push(Backend::Ext(ExtAuth::new(
+            Program::new("ext_auth", p, base).map_err(bad)?,
+        )));
+    }
+    let ext_authz = match raw.ext_authz {
+        Some(p) => Some(ExtAuthz::new(
+            Program::new("ext_authz", p, base).map_err(bad)?,
+        )),
+        None => None,
+    };
+
     let (files, fingerprint) = sources.finish();
     Ok(Config {
         addr: raw.server.addr.0,
@@ -236,10 +255,11 @@ pub fn load(path: &Path) -> Result<Config, Error> {
         },
         authn: Authenticators {
             users: Arc::new(users),
-            backends: Vec::new(),
+            backends,
         },
         throttle: raw.throttle.unwrap_or_default(),
         acl: Acl::new(raw.acl),
+        ext_authz,
         files,
         fingerprint,
     })
