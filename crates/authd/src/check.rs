@@ -1,5 +1,6 @@
 //! `authd check`: what a configuration would grant an account for some scopes, and which rule
-//! decided each — the operator's answer to "why was I denied?". No password is checked.
+//! decided each — the operator's answer to "why was I denied?". No password is checked, and no
+//! external program is run (a scope left to `ext_authz` says so, with the program's input).
 
 use std::fmt::Write;
 use std::net::IpAddr;
@@ -32,6 +33,7 @@ pub fn report(
     let _ = match known {
         Some(_) if account.is_empty() => writeln!(out, "account \"\" (anonymous), ip {ip}, service {service}"),
         Some(u) => writeln!(out, "account {account:?} (labels {:?}), ip {ip}, service {service}", u.labels),
+        None if !config.authn.backends.is_empty() => writeln!(out, "account {account:?} is not a static user: another authenticator may accept it, with labels check cannot know; rules evaluated without labels"),
         None => writeln!(out, "account {account:?} is not a configured user (it could not log in); rules evaluated anyway"),
     };
     if issue::check_service(config, service).is_err() {
@@ -41,6 +43,16 @@ pub fn report(
         );
     }
     for grant in issue::decide(config, &who, service, Some(ip), scopes) {
+        if grant.rule.is_none() && config.ext_authz.is_some() {
+            let input = issue::program_input(&who, service, Some(ip), &grant).to_json();
+            let _ = writeln!(
+                out,
+                "{} -> no rule matched: ext_authz decides (check does not run it; its stdin would be {})",
+                grant.requested,
+                input.unwrap_or_default()
+            );
+            continue;
+        }
         let _ = writeln!(
             out,
             "{} -> [{}] by {}",

@@ -87,6 +87,10 @@ pub enum Error {
     /// No such endpoint.
     #[error("not found")]
     NotFound,
+    /// An authentication or authorization backend that could not answer (an external program
+    /// that failed, a directory that is unreachable): 503, logged where it happened.
+    #[error("backend unavailable: {0}")]
+    Backend(String),
     /// A failure on our side; the client gets a generic 500.
     #[error("internal error: {0}")]
     Internal(String),
@@ -111,6 +115,7 @@ impl Error {
             Error::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Error::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::Backend(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Config { .. }
             | Error::Io { .. }
             | Error::Key { .. }
@@ -130,6 +135,7 @@ impl Error {
             Error::NotFound => "NOT_FOUND",
             Error::Name(_) => "NAME_INVALID",
             Error::MethodNotAllowed => "UNSUPPORTED",
+            Error::Backend(_) => "UNAVAILABLE",
             e if e.status() == StatusCode::INTERNAL_SERVER_ERROR => "UNKNOWN",
             _ => "INVALID_REQUEST",
         }
@@ -141,6 +147,7 @@ impl Error {
             Error::Unauthorized | Error::InvalidRefreshToken => "invalid_grant",
             Error::UnsupportedGrant(_) => "unsupported_grant_type",
             Error::Scope(_) | Error::Name(_) => "invalid_scope",
+            Error::Backend(_) => "temporarily_unavailable",
             e if e.status() == StatusCode::INTERNAL_SERVER_ERROR => "server_error",
             _ => "invalid_request",
         }

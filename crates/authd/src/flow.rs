@@ -126,6 +126,7 @@ pub fn rule_label(config: &Config, grant: &Grant) -> String {
             Some(c) => format!("acl[{i}] ({c})"),
             None => format!("acl[{i}]"),
         },
+        None if config.ext_authz.is_some() => "ext_authz".to_owned(),
         None => "no rule matched".to_owned(),
     }
 }
@@ -171,7 +172,7 @@ async fn run(
     {
         return Err(Error::AccountMismatch(account.to_owned()));
     }
-    let grants = issue::decide(config, &who, service, Some(req.ip), &req.scopes);
+    let grants = issue::authorize(config, &who, service, Some(req.ip), &req.scopes).await?;
     let mut response = issue::sign(config, &who, service, &grants)?;
     if req.offline && matches!(req.proof, Proof::Credentials(_)) {
         response.refresh_token = refresh::mint(&config.token.refresh_secret, &who);

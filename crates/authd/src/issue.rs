@@ -10,6 +10,7 @@ use crate::acl::Request;
 use crate::authn::Identity;
 use crate::config::Config;
 use crate::error::Error;
+use crate::ext_authz::RequestInfo;
 use crate::metrics::SIGN_SECONDS;
 
 /// The scopes of one `scope` parameter, refusing repository names no registry could serve: a
@@ -100,6 +101,49 @@ pub fn decide(
             }
         })
         .collect()
+}
+
+/// [`decide`], then the `ext_authz` program (when configured) for each scope no rule matched,
+/// as docker_auth asks its authorizers in turn.
+///
+/// # Errors
+/// [`Error::Backend`] when the program fails: no token is issued.
+pub async fn authorize(
+    config: &Config,
+    who: &Identity,
+    service: &str,
+    ip: Option<IpAddr>,
+    scopes: &[Scope],
+) -> Result<Vec<Grant>, Error> {
+    let mut grants = decide(config, who, service, ip, scopes);
+    let Some(ext) = &config.ext_authz else {
+        return Ok(grants);
+    };
+    for grant in grants.iter_mut().filter(|g| g.rule.is_none()) {
+        let actions = ext
+            .authorize(&program_input(who, service, ip, grant))
+            .await?;
+        grant.access.actions = actions;
+    }
+    Ok(grants)
+}
+
+/// What the `ext_authz` program is told about a scope no rule matched.
+pub fn program_input<'a>(
+    who: &'a Identity,
+    service: &'a str,
+    ip: Option<IpAddr>,
+    grant: &'a Grant,
+) -> RequestInfo<'a> {
+    let req = Request {
+        account: &who.account,
+        labels: &who.labels,
+        kind: &grant.access.kind,
+        name: &grant.access.name,
+        service,
+        ip,
+    };
+    RequestInfo::new(&req, &grant.requested.actions)
 }
 
 /// Signs a token carrying `grants` for `who`.

@@ -2,8 +2,10 @@
 //! configuration.
 //!
 //! - [`config`]: `auth.yaml` as written ([`config::raw`]) and as checked ([`config::Config`]).
-//! - [`authn`]: users (auth.yaml, htpasswd), bcrypt off the runtime, the login cache.
+//! - [`authn`]: users (auth.yaml, htpasswd), bcrypt off the runtime, the login cache, `ext_auth`.
 //! - [`acl`]: docker_auth's rule semantics: first match decides, requested ∩ allowed.
+//! - [`ext_authz`]: the program asked for scopes no rule matched; [`program`]: running the
+//!   programs of `ext_auth` and `ext_authz` (no shell, timeout, bounded output and concurrency).
 //! - [`issue`]: per-scope decisions, claims, signing, the response body.
 //! - [`refresh`]: OAuth2 refresh tokens bound to the user's password hash.
 //! - [`throttle`]: lockout after repeated failures.
@@ -20,10 +22,12 @@ pub mod certs;
 pub mod check;
 pub mod config;
 pub mod error;
+pub mod ext_authz;
 pub mod flow;
 pub mod http;
 pub mod issue;
 pub mod metrics;
+pub mod program;
 pub mod refresh;
 pub mod reload;
 pub mod server;

@@ -14,6 +14,7 @@ pub use server::htpasswd::{hash_password, parse_htpasswd, BcryptHash};
 use crate::error::Error;
 
 pub mod chain;
+pub mod ext_auth;
 pub use chain::{Authenticators, Backend, Verdict};
 
 /// One user as written in `auth.yaml`.

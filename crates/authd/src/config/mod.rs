@@ -4,6 +4,7 @@
 
 pub mod raw;
 pub mod sources;
+pub mod unsupported;
 pub mod warnings;
 
 use std::net::{IpAddr, SocketAddr};
@@ -18,8 +19,11 @@ use token::{KidStyle, SigningKey};
 
 use crate::acl::matcher::IpRange;
 use crate::acl::Acl;
-use crate::authn::{parse_htpasswd, Authenticators, Users};
+use crate::authn::ext_auth::ExtAuth;
+use crate::authn::{parse_htpasswd, Authenticators, Backend, Users};
 use crate::error::Error;
+use crate::ext_authz::ExtAuthz;
+use crate::program::Program;
 use raw::{RawConfig, RawThrottle};
 
 /// How long shutdown waits for open connections.
@@ -48,6 +52,8 @@ pub struct Config {
     pub acl: Acl,
     /// What loaded but deserves a warning (rules that can never match), with file and line.
     pub warnings: Vec<String>,
+    /// The program asked for scopes no rule matched (`ext_authz`).
+    pub ext_authz: Option<ExtAuthz>,
     /// Every file this configuration was read from, watched for changes.
     pub files: Vec<PathBuf>,
     /// Digest of those files' content as read for this configuration.
@@ -231,6 +237,19 @@ pub fn load(path: &Path) -> Result<Config, Error> {
 
     let acl = Acl::new(raw.acl);
     let warnings = warnings::never_matching_rules(path, &text, &acl);
+    let mut backends = Vec::new();
+    if let Some(p) = raw.ext_auth {
+        backends.push(Backend::Ext(ExtAuth::new(
+            Program::new("ext_auth", p, base).map_err(bad)?,
+        )));
+    }
+    let ext_authz = match raw.ext_authz {
+        Some(p) => Some(ExtAuthz::new(
+            Program::new("ext_authz", p, base).map_err(bad)?,
+        )),
+        None => None,
+    };
+
     let (files, fingerprint) = sources.finish();
     Ok(Config {
         addr: raw.server.addr.0,
@@ -250,11 +269,12 @@ pub fn load(path: &Path) -> Result<Config, Error> {
         },
         authn: Authenticators {
             users: Arc::new(users),
-            backends: Vec::new(),
+            backends,
         },
         throttle: raw.throttle.unwrap_or_default(),
         acl,
         warnings,
+        ext_authz,
         files,
         fingerprint,
     })

@@ -1,5 +1,5 @@
-//! The shape of `auth.yaml` as written: docker_auth's keys (`server`, `token`, `users`, `acl`)
-//! plus ours (`htpasswd`, `throttle`, `server.trusted_proxies`, `server.timeouts`,
+//! The shape of `auth.yaml` as written: docker_auth's keys (`server`, `token`, `users`, `acl`,
+//! `ext_auth`, `ext_authz`, and the refused [`unsupported`] sections) plus ours (`htpasswd`, `throttle`, `server.trusted_proxies`, `server.timeouts`,
 //! `server.max_connections`, `server.max_header_bytes`, `server.debug`, `token.services`). Unknown keys
 //! are refused; values that can be checked alone are checked while parsing, so errors carry
 //! the line.
@@ -14,6 +14,9 @@ use serde::Deserialize;
 use crate::acl::matcher::IpRange;
 use crate::acl::Rule;
 use crate::authn::User;
+use crate::program::RawProgram;
+
+use super::unsupported::{self, Refused};
 
 /// The whole file.
 #[derive(Debug, Deserialize)]
@@ -33,6 +36,23 @@ pub struct RawConfig {
     /// Ordered ACL rules.
     #[serde(default)]
     pub acl: Vec<Rule>,
+    /// An external authentication program, asked after the users.
+    pub ext_auth: Option<RawProgram>,
+    /// An external authorization program, asked for scopes no ACL rule matched.
+    pub ext_authz: Option<RawProgram>,
+    // docker_auth's sections that authd refuses: set (not null), each is an error at its line
+    // saying what to use instead.
+    pub google_auth: Option<Refused<unsupported::GoogleAuth>>,
+    pub github_auth: Option<Refused<unsupported::GithubAuth>>,
+    pub oidc_auth: Option<Refused<unsupported::OidcAuth>>,
+    pub gitlab_auth: Option<Refused<unsupported::GitlabAuth>>,
+    pub mongo_auth: Option<Refused<unsupported::MongoAuth>>,
+    pub xorm_auth: Option<Refused<unsupported::XormAuth>>,
+    pub plugin_authn: Option<Refused<unsupported::PluginAuthn>>,
+    pub acl_mongo: Option<Refused<unsupported::AclMongo>>,
+    pub acl_xorm: Option<Refused<unsupported::AclXorm>>,
+    pub casbin_authz: Option<Refused<unsupported::CasbinAuthz>>,
+    pub plugin_authz: Option<Refused<unsupported::PluginAuthz>>,
 }
 
 /// `server:`

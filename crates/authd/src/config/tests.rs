@@ -118,7 +118,7 @@ fn refuses_bad_files_with_file_line_and_reason() {
         ("  issuer: berth-auth", "  issuer: \"\"", &["token", "issuer and service names must not be empty", "line"]),
         ("  issuer: berth-auth", "  issuer: berth-auth\n  services: []", &["token", "services: list at least one service", "line"]),
         ("  issuer: berth-auth", "  issuer: berth-auth\n  realm: x", &["unknown field `realm`", "line"]),
-        ("users:", "google_auth: {}\nusers:", &["unknown field `google_auth`", "line"]),
+        ("users:", "google_oauth: {}\nusers:", &["unknown field `google_oauth`", "line"]),
         ("  \"\": {}", "  \"\": {}\n  eve: {labels: {}}", &["password is required"]),
         ("  \"\": {}", "  \"\": {}\n  eve: {password: \"{SHA}abc\"}", &["users.eve", "not a bcrypt hash", "line 11"]),
         ("  key: certs/token.key", "  key: certs/missing.key", &["certs/missing.key"]),
@@ -205,4 +205,44 @@ fn repeated_forwarded_lines_are_one_list_in_order() {
         HeaderValue::from_bytes(b"192.0.2.7\xff").unwrap_or_else(|e| panic!("{e}")),
     );
     assert_eq!(real_ip(-1).client_ip(peer, &opaque), peer);
+}
+
+#[test]
+fn docker_auth_sections_authd_lacks_are_refused_with_their_line_and_what_to_use() {
+    let dir = dir_with_certs();
+    let sections = [
+        ("google_auth", "ext_auth"),
+        ("github_auth", "ext_auth"),
+        ("oidc_auth", "ext_auth"),
+        ("gitlab_auth", "ext_auth"),
+        ("mongo_auth", "htpasswd"),
+        ("xorm_auth", "htpasswd"),
+        ("plugin_authn", "ext_auth"),
+        ("acl_mongo", "ext_authz"),
+        ("acl_xorm", "ext_authz"),
+        ("casbin_authz", "ext_authz"),
+        ("plugin_authz", "ext_authz"),
+    ];
+    let lines = GOOD.lines().count();
+    for (section, instead) in sections {
+        for body in ["\n  some_key: x\n  other: [1, 2]", " {}", " [a]", " text"] {
+            let text = format!("{GOOD}{section}:{body}\n");
+            let e = load_text(dir.path(), &text).err().unwrap_or_default();
+            let first_line = if body.starts_with('\n') {
+                lines + 2
+            } else {
+                lines + 1
+            };
+            for want in [
+                format!("{section} is not supported by authd: "),
+                instead.to_owned(),
+                format!("line {first_line} "),
+            ] {
+                assert!(e.contains(&want), "{section}:{body}: {e:?} lacks {want:?}");
+            }
+        }
+        // Empty (null) is no section, as docker_auth reads it.
+        let text = format!("{GOOD}{section}:\n");
+        assert!(load_text(dir.path(), &text).is_ok(), "{section}: (null)");
+    }
 }

@@ -92,6 +92,47 @@ fn check_says_what_is_granted_and_why() {
 }
 
 #[test]
+fn check_leaves_ext_authz_scopes_to_the_program_without_running_it() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let program = dir.path().join("authz.sh");
+    let ran = dir.path().join("ran");
+    std::fs::write(&program, format!("#!/bin/sh\ntouch '{}'\n", ran.display()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::set_permissions(
+        &program,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let config = dir.path().join("auth.yaml");
+    let extra = format!("ext_authz: {{command: {}}}", program.display());
+    std::fs::write(&config, yaml(STANDARD_ACL, &extra)).unwrap_or_else(|e| panic!("{e}"));
+    let (ok, out, err) = run(
+        authd().arg("check").arg("--config").arg(&config).args([
+            "--account",
+            "bob",
+            "--ip",
+            "127.0.0.1",
+            "--scope",
+            "repository:x:pull,push",
+            "--scope",
+            "registry:catalog:*",
+        ]),
+        "",
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("repository:x:pull,push -> [pull] by acl[4]"),
+        "{out}"
+    );
+    let stdin = r#"{"Account":"bob","Type":"registry","Name":"catalog","Service":"registry","IP":"127.0.0.1","Actions":["*"],"Labels":{"group":["readers"]}}"#;
+    assert!(
+        out.contains(&format!("registry:catalog:* -> no rule matched: ext_authz decides (check does not run it; its stdin would be {stdin})")),
+        "{out}"
+    );
+    assert!(!ran.exists(), "check ran the program");
+}
+
+#[test]
 fn check_warns_of_rules_that_can_never_match_with_their_line() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let config = dir.path().join("auth.yaml");

@@ -5,6 +5,7 @@ mod harness;
 
 mod bad_input;
 mod cli;
+mod external;
 mod issuing;
 mod lifecycle;
 mod lockout;

@@ -1,0 +1,223 @@
+//! Running the external programs of `ext_auth` and `ext_authz`: the command and its arguments as
+//! configured (no shell), the request on stdin, a bounded stdout and stderr, a deadline after
+//! which the program and everything it started are killed, and a bound on how many run at once.
+//! Any failure is logged here and reaches the client as [`Error::Backend`] (503).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, Command};
+use tokio::sync::Semaphore;
+use tokio::time::{timeout_at, Instant};
+
+use crate::error::Error;
+
+/// The most a program may print on stdout, and on stderr; more is a failure.
+pub const MAX_OUTPUT: usize = 64 * 1024;
+
+/// `ext_auth:` / `ext_authz:` as written: docker_auth's `command` and `args`, plus our bounds.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProgram {
+    /// The program: a path (relative to the config file's directory) or a name looked up in
+    /// `PATH`.
+    pub command: String,
+    /// Its arguments, passed as they are (no shell).
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// How long one run may take, waiting for a free slot included (Go-style duration).
+    #[serde(default = "default_timeout", deserialize_with = "server::go_duration")]
+    pub timeout: Duration,
+    /// How many runs of this program at once; further requests wait for a slot.
+    #[serde(default = "default_max_running")]
+    pub max_running: usize,
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_max_running() -> usize {
+    8
+}
+
+/// A configured program, ready to run.
+pub struct Program {
+    /// `ext_auth` or `ext_authz`, for logs and errors.
+    section: &'static str,
+    /// The resolved executable.
+    command: PathBuf,
+    args: Vec<String>,
+    timeout: Duration,
+    /// One permit per run allowed at once.
+    slots: Semaphore,
+}
+
+/// What a program that ran to its end gave.
+pub struct Exit {
+    /// Its exit code.
+    pub code: i32,
+    /// Its standard output (at most [`MAX_OUTPUT`] bytes).
+    pub stdout: Vec<u8>,
+    /// Its standard error (at most [`MAX_OUTPUT`] bytes).
+    pub stderr: Vec<u8>,
+}
+
+/// Why a run gave no [`Exit`].
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error("could not start: {0}")]
+    Spawn(std::io::Error),
+    #[error("no result within {0:?} (killed)")]
+    Timeout(Duration),
+    #[error("more than {MAX_OUTPUT} bytes on {0} (killed)")]
+    TooMuchOutput(&'static str),
+    #[error("reading its output: {0}")]
+    Io(std::io::Error),
+    #[error("ended by a signal")]
+    Signal,
+}
+
+impl Program {
+    /// Checks `raw`: the command exists and is executable, the bounds are usable.
+    ///
+    /// # Errors
+    /// What is wrong, prefixed with `section`.
+    pub fn new(section: &'static str, raw: RawProgram, base: &Path) -> Result<Program, String> {
+        let command = resolve(&raw.command, base)
+            .ok_or_else(|| format!("{section}.command: {:?} is not an executable file (a path relative to the config file, or a name found in PATH)", raw.command))?;
+        if raw.timeout.is_zero() {
+            return Err(format!("{section}.timeout: must be more than 0"));
+        }
+        if raw.max_running == 0 || raw.max_running > Semaphore::MAX_PERMITS {
+            return Err(format!("{section}.max_running: must be at least 1"));
+        }
+        Ok(Program {
+            section,
+            command,
+            args: raw.args,
+            timeout: raw.timeout,
+            slots: Semaphore::new(raw.max_running),
+        })
+    }
+
+    /// The section this program was configured in.
+    pub fn section(&self) -> &'static str {
+        self.section
+    }
+
+    /// Runs the program once with `input` on stdin.
+    ///
+    /// # Errors
+    /// [`Error::Backend`] (logged) when it cannot start, outlives the timeout (then it and its
+    /// process group are killed), prints too much, or is ended by a signal.
+    pub async fn run(&self, input: &[u8]) -> Result<Exit, Error> {
+        let deadline = Instant::now() + self.timeout;
+        let Ok(Ok(_slot)) = timeout_at(deadline, self.slots.acquire()).await else {
+            return Err(self.failed(Failure::Timeout(self.timeout), b""));
+        };
+        let mut child = Command::new(&self.command)
+            .args(&self.args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Its own process group, so a timeout kills what it started too.
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| self.failed(Failure::Spawn(e), b""))?;
+        let failure = match timeout_at(deadline, exchange(&mut child, input)).await {
+            Ok(Ok(exit)) => return Ok(exit),
+            Ok(Err(failure)) => failure,
+            Err(_) => Failure::Timeout(self.timeout),
+        };
+        kill(&mut child).await;
+        Err(self.failed(failure, b""))
+    }
+
+    /// Logs a failed run and gives the client's error. `stderr` is logged (lossily, at most
+    /// [`MAX_OUTPUT`] bytes) as the program wrote it: callers remove any secret first.
+    pub fn failed(&self, reason: impl std::fmt::Display, stderr: &[u8]) -> Error {
+        tracing::error!(
+            section = self.section,
+            command = %self.command.display(),
+            %reason,
+            stderr = %String::from_utf8_lossy(stderr).trim(),
+            "external program failed"
+        );
+        Error::Backend(format!("{} program failed", self.section))
+    }
+}
+
+/// Writes `input` and closes stdin while reading both outputs (so a program that prints before
+/// reading, or never reads, cannot block it), then waits for the exit.
+async fn exchange(child: &mut Child, input: &[u8]) -> Result<Exit, Failure> {
+    let (mut stdin, stdout, stderr) =
+        match (child.stdin.take(), child.stdout.take(), child.stderr.take()) {
+            (Some(i), Some(o), Some(e)) => (i, o, e),
+            _ => return Err(Failure::Io(std::io::ErrorKind::BrokenPipe.into())),
+        };
+    let write = async move {
+        // A program that exits without reading its input is no failure: its exit code decides.
+        let _ = stdin.write_all(input).await;
+        drop(stdin);
+        Ok(())
+    };
+    let ((), stdout, stderr) =
+        tokio::try_join!(write, bounded(stdout, "stdout"), bounded(stderr, "stderr"))?;
+    let status = child.wait().await.map_err(Failure::Io)?;
+    let code = status.code().ok_or(Failure::Signal)?;
+    Ok(Exit {
+        code,
+        stdout,
+        stderr,
+    })
+}
+
+/// Reads `pipe` to its end, failing as soon as it holds more than [`MAX_OUTPUT`] bytes.
+async fn bounded(pipe: impl AsyncRead + Unpin, name: &'static str) -> Result<Vec<u8>, Failure> {
+    let mut out = Vec::new();
+    pipe.take(MAX_OUTPUT as u64 + 1)
+        .read_to_end(&mut out)
+        .await
+        .map_err(Failure::Io)?;
+    if out.len() > MAX_OUTPUT {
+        return Err(Failure::TooMuchOutput(name));
+    }
+    Ok(out)
+}
+
+/// Kills the program's process group while the program is not yet reaped (so its id cannot
+/// have been reused), then the program itself, and reaps it.
+async fn kill(child: &mut Child) {
+    if let Some(pid) = child.id().and_then(|id| i32::try_from(id).ok()) {
+        if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
+    }
+    let _ = child.kill().await;
+}
+
+/// `command` as a path (relative to `base`) when it holds a `/`, else looked up in `PATH`;
+/// `None` unless it is an executable file.
+fn resolve(command: &str, base: &Path) -> Option<PathBuf> {
+    if command.is_empty() {
+        return None;
+    }
+    if command.contains('/') {
+        return Some(base.join(command)).filter(|p| executable(p));
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(command))
+        .find(|p| executable(p))
+}
+
+fn executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(test)]
+mod tests;
