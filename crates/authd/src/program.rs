@@ -7,41 +7,16 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 use tokio::sync::Semaphore;
 use tokio::time::{timeout_at, Instant};
 
+use crate::config::raw::RawProgram;
 use crate::error::Error;
 
 /// The most a program may print on stdout, and on stderr; more is a failure.
 pub const MAX_OUTPUT: usize = 64 * 1024;
-
-/// `ext_auth:` / `ext_authz:` as written: docker_auth's `command` and `args`, plus our bounds.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawProgram {
-    /// The program: a path (relative to the config file's directory) or a name looked up in
-    /// `PATH`.
-    pub command: String,
-    /// Its arguments, passed as they are (no shell).
-    #[serde(default)]
-    pub args: Vec<String>,
-    /// How long one run may take, waiting for a free slot included (Go-style duration).
-    #[serde(default = "default_timeout", deserialize_with = "server::go_duration")]
-    pub timeout: Duration,
-    /// How many runs of this program at once; further requests wait for a slot.
-    #[serde(default = "default_max_running")]
-    pub max_running: usize,
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(10)
-}
-fn default_max_running() -> usize {
-    8
-}
 
 /// A configured program, ready to run.
 pub struct Program {
