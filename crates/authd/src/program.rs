@@ -7,41 +7,16 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 use tokio::sync::Semaphore;
 use tokio::time::{timeout_at, Instant};
 
+use crate::config::raw::RawProgram;
 use crate::error::Error;
 
 /// The most a program may print on stdout, and on stderr; more is a failure.
 pub const MAX_OUTPUT: usize = 64 * 1024;
-
-/// `ext_auth:` / `ext_authz:` as written: docker_auth's `command` and `args`, plus our bounds.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawProgram {
-    /// The program: a path (relative to the config file's directory) or a name looked up in
-    /// `PATH`.
-    pub command: String,
-    /// Its arguments, passed as they are (no shell).
-    #[serde(default)]
-    pub args: Vec<String>,
-    /// How long one run may take, waiting for a free slot included (Go-style duration).
-    #[serde(default = "default_timeout", deserialize_with = "server::go_duration")]
-    pub timeout: Duration,
-    /// How many runs of this program at once; further requests wait for a slot.
-    #[serde(default = "default_max_running")]
-    pub max_running: usize,
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(10)
-}
-fn default_max_running() -> usize {
-    8
-}
 
 /// A configured program, ready to run.
 pub struct Program {
@@ -103,11 +78,6 @@ impl Program {
         })
     }
 
-    /// The section this program was configured in.
-    pub fn section(&self) -> &'static str {
-        self.section
-    }
-
     /// Runs the program once with `input` on stdin.
     ///
     /// # Errors
@@ -118,7 +88,7 @@ impl Program {
         let Ok(Ok(_slot)) = timeout_at(deadline, self.slots.acquire()).await else {
             return Err(self.failed(Failure::Timeout(self.timeout), b""));
         };
-        let mut child = Command::new(&self.command)
+        let child = Command::new(&self.command)
             .args(&self.args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -128,12 +98,13 @@ impl Program {
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| self.failed(Failure::Spawn(e), b""))?;
-        let failure = match timeout_at(deadline, exchange(&mut child, input)).await {
+        let mut running = Running(child);
+        let failure = match timeout_at(deadline, exchange(&mut running.0, input)).await {
             Ok(Ok(exit)) => return Ok(exit),
             Ok(Err(failure)) => failure,
             Err(_) => Failure::Timeout(self.timeout),
         };
-        kill(&mut child).await;
+        running.stop().await;
         Err(self.failed(failure, b""))
     }
 
@@ -189,15 +160,31 @@ async fn bounded(pipe: impl AsyncRead + Unpin, name: &'static str) -> Result<Vec
     Ok(out)
 }
 
-/// Kills the program's process group while the program is not yet reaped (so its id cannot
-/// have been reused), then the program itself, and reaps it.
-async fn kill(child: &mut Child) {
-    if let Some(pid) = child.id().and_then(|id| i32::try_from(id).ok()) {
-        if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+/// A started program. Dropped before it ended (its request went away), its process group is
+/// killed; the program itself is killed and reaped by tokio (`kill_on_drop`).
+struct Running(Child);
+
+impl Running {
+    /// Kills the process group and the program, and reaps it.
+    async fn stop(&mut self) {
+        self.kill_group();
+        let _ = self.0.kill().await;
+    }
+
+    /// Kills the process group while the program is not reaped (its id cannot have been reused
+    /// yet); nothing once it has been.
+    fn kill_group(&self) {
+        let pid = self.0.id().and_then(|id| i32::try_from(id).ok());
+        if let Some(pid) = pid.and_then(rustix::process::Pid::from_raw) {
             let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
         }
     }
-    let _ = child.kill().await;
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.kill_group();
+    }
 }
 
 /// `command` as a path (relative to `base`) when it holds a `/`, else looked up in `PATH`;

@@ -1,8 +1,9 @@
 //! The real Docker daemon against authd + registryd: login (bad and good password), push of a
 //! multi-layer image, pull back by digest, layers shared with a second image not re-uploaded,
-//! a read-only user denied, logout.
+//! a read-only user denied, logout; the same as a user an `ext_auth` program accepts.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use berth_tests::auth_yaml::{self, Write};
 use berth_tests::content::{Content, Image};
 use berth_tests::docker::Docker;
 use berth_tests::env::TestEnv;
@@ -227,4 +228,77 @@ async fn docker_works_with_an_htpasswd_registry() {
         !docker.run(&["pull", &remote]).success,
         "pulled without credentials"
     );
+}
+
+/// An `ext_auth` program (docker_auth's protocol) that knows only `carol`, with the password
+/// `carol pass;$x`, and gives her the `writers` label; it records each user it is asked about.
+const CHECK_LOGIN: &str = r#"#!/bin/sh
+read -r u p
+echo "$u" >> "$(dirname "$0")/calls"
+[ "$u" = carol ] || exit 2
+[ "$p" = 'carol pass;$x' ] || exit 1
+echo '{"labels": {"group": ["writers"]}}'
+"#;
+
+#[tokio::test]
+async fn docker_logs_in_pushes_and_pulls_as_an_ext_auth_user() {
+    let docker = Docker::connect();
+    let env = TestEnv::standard().await;
+    let host = env.registry_host();
+    let program = env.dir.path().join("check-login.sh");
+    std::fs::write(&program, CHECK_LOGIN).unwrap();
+    std::fs::set_permissions(
+        &program,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let config = env.dir.path().join("auth.yaml");
+    auth_yaml::prepend_rule(
+        &config,
+        r#"{match: {labels: {group: writers}, name: "team/*"}, actions: [push, pull]}"#,
+        Write::Rename,
+    );
+    let text = std::fs::read_to_string(&config).unwrap();
+    let section = format!("ext_auth:\n  command: {}\n", program.display());
+    auth_yaml::write_text(&config, &format!("{text}{section}"), Write::Rename);
+    let mut reloaded = false;
+    for _ in 0..50 {
+        let resp = env
+            .authd()
+            .request_token(Some(("carol", "carol pass;$x")), &[])
+            .await;
+        if resp.status() == 200 {
+            reloaded = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(reloaded, "authd did not take the ext_auth section");
+
+    let out = docker.login(&host, "carol", "carol pass;$y");
+    assert!(!out.success, "a wrong password logged in: {}", out.all());
+    let out = docker.login(&host, "carol", "carol pass;$x");
+    assert!(out.success, "{}", out.all());
+    // No refresh token for a program's user: Docker keeps the password, not an identity token.
+    let stored = docker.config_json();
+    assert!(
+        stored.contains(&host) && !stored.contains("identitytoken"),
+        "{stored}"
+    );
+
+    let image = Image::oci("amd64", vec![Content::tar_layer("ext", 3000)]);
+    let local = load(&docker, &env, &image, "berth-test/ext:v1");
+    let remote = format!("{host}/team/ext:v1");
+    docker.ok(&["tag", &local, &remote]);
+    docker.remember(&remote);
+    let digest = pushed_digest(&docker.ok(&["push", &remote]));
+    docker.ok(&["rmi", &remote, &local]);
+    let out = docker.ok(&["pull", &remote]);
+    assert!(out.contains(&format!("Digest: {digest}")), "{out}");
+    let calls = std::fs::read_to_string(env.dir.path().join("calls")).unwrap_or_default();
+    assert!(
+        calls.lines().all(|l| l == "carol") && calls.lines().count() >= 3,
+        "{calls}"
+    );
+    docker.ok(&["logout", &host]);
 }

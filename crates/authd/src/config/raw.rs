@@ -8,13 +8,13 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::num::NonZeroU64;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::Deserialize;
 
 use crate::acl::matcher::IpRange;
 use crate::acl::Rule;
 use crate::authn::User;
-use crate::program::RawProgram;
 
 use super::unsupported::{self, Refused};
 
@@ -219,4 +219,32 @@ impl TryFrom<Vec<Word>> for Services {
             Ok(Services(list.into_iter().map(|w| w.0).collect()))
         }
     }
+}
+
+/// `ext_auth:` / `ext_authz:` as written: docker_auth's `command` and `args`, plus our bounds.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProgram {
+    /// The program: a path (relative to the config file's directory) or a name looked up in
+    /// `PATH`.
+    pub command: String,
+    /// Its arguments, passed as they are (no shell).
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// How long one run may take, waiting for a free slot included (Go-style duration).
+    #[serde(
+        default = "default_program_timeout",
+        deserialize_with = "server::go_duration"
+    )]
+    pub timeout: Duration,
+    /// How many runs of this program at once; further requests wait for a slot.
+    #[serde(default = "default_max_running")]
+    pub max_running: usize,
+}
+
+fn default_program_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_max_running() -> usize {
+    8
 }

@@ -79,6 +79,28 @@ async fn a_hung_program_and_what_it_started_are_killed() {
 }
 
 #[tokio::test]
+async fn a_run_given_up_by_its_request_kills_what_the_program_started() {
+    let (d, p) = script(
+        r#"sleep 600 & echo $! > "$D/child.tmp"; mv "$D/child.tmp" "$D/child"; wait"#,
+        Duration::from_secs(600),
+        1,
+    );
+    let run = tokio::spawn(async move { p.run(b"").await.is_ok() });
+    let child = d.path().join("child");
+    for _ in 0..500 {
+        if child.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    run.abort();
+    assert!(run.await.is_err_and(|e| e.is_cancelled()));
+    let pid = std::fs::read_to_string(child).unwrap_or_default();
+    assert!(!pid.trim().is_empty(), "child pid written");
+    assert!(!alive(&pid).await, "{pid} still runs");
+}
+
+#[tokio::test]
 async fn output_past_the_bound_is_a_failure_and_the_program_is_killed() {
     for stream in ["", ">&2"] {
         let (d, p) = script(&format!(r#"echo $$ > "$D/pid"; yes {stream}"#), SHORT, 1);
