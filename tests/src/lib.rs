@@ -41,6 +41,8 @@
 //!   [`pull_through`]: Berth caching it ([`reference_registry`] is registry:2 itself).
 //! - [`mirror_dockerd`]: a second dockerd pulling through a registry mirror, and its
 //!   containerd, which [`ctr`] drives with a hosts directory.
+//! - [`compose`]: the Dockerfile built from the host's binaries, docker-compose.yml run by
+//!   `docker-compose` in a temp project folder.
 //! - [`cli`], [`docker`], [`skopeo`]: the client CLIs. Docker tests need `DOCKER_HOST` to name a
 //!   running daemon and fail (never skip) without one: run them through `./scripts/test`.
 
@@ -49,6 +51,7 @@ pub mod authd;
 pub mod bins;
 pub mod bodies;
 pub mod cli;
+pub mod compose;
 pub mod content;
 pub mod ctr;
 pub mod daemon;

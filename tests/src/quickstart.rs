@@ -8,6 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use tempfile::TempDir;
+use tokio::sync::{Mutex, MutexGuard};
 
 use crate::bins::{as_in_a_shell, repo_root};
 use crate::cli::{run, Output};
@@ -23,9 +24,14 @@ pub const AUTHD_URL: &str = "http://127.0.0.1:5001";
 /// Waiting for the daemons: `scripts/run` may have to build them first (polls of 1 s: 30 min).
 const START_POLLS: u32 = 1800;
 
+/// Held by whoever runs Berth on the example's fixed ports (this module and the container tests),
+/// so that tests of one process take turns.
+pub static EXAMPLE_PORTS: Mutex<()> = Mutex::const_new(());
+
 /// `./scripts/run` serving from a temp copy of the example configuration; stopped on drop.
 pub struct Quickstart {
     pub process: Spawned,
+    _ports: MutexGuard<'static, ()>,
     // Dropped last: the daemons stop before their folder goes away.
     pub home: TempDir,
 }
@@ -37,6 +43,7 @@ impl Quickstart {
     /// # Panics
     /// When port 5000 or 5001 is taken, or either daemon never gets healthy.
     pub async fn start() -> Quickstart {
+        let ports = EXAMPLE_PORTS.lock().await;
         for port in [5000, 5001] {
             assert!(
                 TcpListener::bind(("127.0.0.1", port)).is_ok(),
@@ -66,7 +73,11 @@ impl Quickstart {
                 )
                 .await;
         }
-        Quickstart { process, home }
+        Quickstart {
+            process,
+            _ports: ports,
+            home,
+        }
     }
 
     /// The running authd's `auth.yaml` (the copy), for live edits.

@@ -21,9 +21,9 @@ use berth_tests::quickstart::{bash, block_after, Quickstart, AUTHD_URL, REGISTRY
 use serde_json::Value;
 
 /// The README marks the block of commands that follow `./scripts/run` with this comment.
-const README_MARKER: &str = "<!-- journey: the lines after ./scripts/run -->";
+pub(crate) const README_MARKER: &str = "<!-- journey: the lines after ./scripts/run -->";
 
-fn readme() -> String {
+pub(crate) fn readme() -> String {
     let path = repo_root().join("README.md");
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
