@@ -78,45 +78,54 @@ pub struct TokenSettings {
 impl RealIp {
     /// The client address: the peer's, or the header's entry when the peer is a trusted proxy.
     /// Several lines of the header are one comma-separated list, in order (RFC 9110 §5.3), so a
-    /// client's own line cannot hide the one its proxy appended; a line that is not text, or an
-    /// entry that is not an address, leaves the peer's.
-    pub fn client_ip(&self, peer: IpAddr, headers: &axum::http::HeaderMap) -> IpAddr {
+    /// client's own line cannot hide the one its proxy appended.
+    ///
+    /// # Errors
+    /// [`Error::ClientAddress`] when a believed peer sent no such header, a line that is not
+    /// text, no entry at `pos`, or an entry that is not an address: as docker_auth, such a
+    /// request is refused rather than judged by the proxy's own address.
+    pub fn client_ip(
+        &self,
+        peer: IpAddr,
+        headers: &axum::http::HeaderMap,
+    ) -> Result<IpAddr, Error> {
         let trusted = self
             .trusted
             .as_ref()
             .is_none_or(|t| t.iter().any(|r| r.contains(peer)));
         if !trusted {
-            return peer;
+            return Ok(peer);
         }
-        let lines: Result<Vec<&str>, _> = headers
-            .get_all(&self.header)
-            .iter()
-            .map(|v| v.to_str())
-            .collect();
-        let Ok(lines) = lines else {
-            return peer;
+        let refuse = |reason: String| Error::ClientAddress {
+            header: self.header.to_string(),
+            reason,
         };
-        let entries: Vec<&str> = lines
-            .iter()
-            .flat_map(|line| line.split(','))
-            .map(str::trim)
-            .collect();
-        let Ok(len) = i64::try_from(entries.len()) else {
-            return peer;
-        };
-        if len == 0 {
-            return peer;
+        let mut entries = Vec::new();
+        for line in headers.get_all(&self.header) {
+            let line = line
+                .to_str()
+                .map_err(|_| refuse("a line is not text".to_owned()))?;
+            entries.extend(line.split(',').map(str::trim));
         }
+        if entries.is_empty() {
+            return Err(refuse("absent".to_owned()));
+        }
+        let len = i64::try_from(entries.len()).unwrap_or(i64::MAX);
         let pos = if self.pos < 0 {
             len.saturating_add(self.pos).max(0)
         } else {
-            self.pos.min(len - 1)
+            self.pos
         };
-        usize::try_from(pos)
+        let entry = usize::try_from(pos)
             .ok()
             .and_then(|p| entries.get(p))
-            .and_then(|e| e.parse().ok())
-            .unwrap_or(peer)
+            .ok_or_else(|| refuse(format!("no entry at position {}", self.pos)))?;
+        // docker_auth takes `address:port` and `[address]:port` too.
+        entry
+            .parse::<IpAddr>()
+            .or_else(|_| entry.parse::<SocketAddr>().map(|a| a.ip()))
+            .map(|ip| ip.to_canonical())
+            .map_err(|_| refuse(format!("entry {entry:?} is not an address")))
     }
 }
 

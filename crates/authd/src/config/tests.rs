@@ -191,18 +191,43 @@ fn repeated_forwarded_lines_are_one_list_in_order() {
         (&["10.20.1.1, 10.0.0.2", "192.0.2.7"], -2, "10.0.0.2"),
         (&["10.20.1.1", "192.0.2.7, 198.51.100.1"], 1, "192.0.2.7"),
         (&["10.20.1.1", "192.0.2.7"], -9, "10.20.1.1"),
-        (&["10.20.1.1", "192.0.2.7"], 9, "192.0.2.7"),
-        (&["10.20.1.1", "not an address"], -1, "127.0.0.1"),
-        (&[], -1, "127.0.0.1"),
+        (&["::1"], 0, "::1"),
+        // docker_auth refuses these rather than judging the proxy's own address.
+        (&["10.20.1.1", "192.0.2.7"], 9, "no entry at position 9"),
+        (
+            &["10.20.1.1", "not an address"],
+            -1,
+            "\"not an address\" is not an address",
+        ),
+        (&["10.20.1.1, "], -1, "\"\" is not an address"),
+        (&["10.20.1.1:1234"], -1, "10.20.1.1"),
+        (&["[fd00::7]:443"], -1, "fd00::7"),
+        (&["::ffff:10.1.2.3"], -1, "10.1.2.3"),
+        (&["10.20.1.1:http"], -1, "is not an address"),
+        (&[], -1, "absent"),
     ];
     for (lines, pos, want) in table {
-        let got = real_ip(*pos).client_ip(peer, &headers(lines));
-        assert_eq!(got.to_string(), *want, "{lines:?} at {pos}");
+        let got = match real_ip(*pos).client_ip(peer, &headers(lines)) {
+            Ok(ip) => ip.to_string(),
+            Err(e) => {
+                assert!(e.to_string().contains("must be present"), "{e}");
+                assert_eq!(e.status(), axum::http::StatusCode::BAD_REQUEST);
+                e.to_string()
+            }
+        };
+        assert!(got.contains(want), "{lines:?} at {pos}: {got}");
     }
     let mut opaque = headers(&["10.20.1.1"]);
     opaque.append(
         "x-forwarded-for",
         HeaderValue::from_bytes(b"192.0.2.7\xff").unwrap_or_else(|e| panic!("{e}")),
     );
-    assert_eq!(real_ip(-1).client_ip(peer, &opaque), peer);
+    let err = real_ip(-1).client_ip(peer, &opaque).err();
+    assert!(err.is_some_and(|e| e.to_string().contains("not text")));
+    // A peer outside trusted_proxies keeps its own address, header or not.
+    let outsider = std::net::IpAddr::from([192, 0, 2, 1]);
+    for lines in [&[][..], &["10.1.1.1"], &["junk"]] {
+        let got = real_ip(-1).client_ip(outsider, &headers(lines)).ok();
+        assert_eq!(got, Some(outsider), "{lines:?}");
+    }
 }

@@ -1,5 +1,5 @@
-//! The HTTP surface: `/auth` (GET and POST), `/healthz`, `/metrics` (unless it has a listener
-//! of its own); every route is thin and
+//! The HTTP surface: `/auth` and its alias `/auth/token` (GET and POST, as docker_auth routes
+//! them), `/healthz`, `/metrics` (unless it has a listener of its own); every route is thin and
 //! calls [`crate::flow`]. `token` parses token requests, `errors` renders failures.
 
 mod errors;
@@ -29,13 +29,13 @@ pub fn router(app: Arc<App>, public_metrics: bool) -> Router {
     } else {
         router
     };
+    let auth = get(token::get)
+        .post(token::post)
+        .fallback(method_not_allowed);
     router
-        .route(
-            "/auth",
-            get(token::get)
-                .post(token::post)
-                .fallback(method_not_allowed),
-        )
+        .route("/auth", auth.clone())
+        // docker_auth's alias, for realms written as `…/auth/token` (registry 2.8 examples).
+        .route("/auth/token", auth)
         .route("/healthz", get(healthz))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(token::MAX_PARAMS))
