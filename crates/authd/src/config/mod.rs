@@ -71,6 +71,8 @@ pub struct TokenSettings {
     pub key: SigningKey,
     /// Accepted `service` values (`None` = any).
     pub services: Option<Vec<String>>,
+    /// Lifetime of a refresh token (`token.refresh_expiration`).
+    pub refresh_ttl: Duration,
     /// Secret refresh tokens are authenticated with, derived from the signing key.
     pub refresh_secret: [u8; 32],
 }
@@ -237,6 +239,7 @@ pub fn load(path: &Path) -> Result<Config, Error> {
             issuer: raw.token.issuer.0,
             ttl: Duration::from_secs(raw.token.expiration.get()),
             key: signing,
+            refresh_ttl: Duration::from_secs(raw.token.refresh_expiration.get()),
             services: raw.token.services.map(|list| list.0),
             refresh_secret: Sha256::new_with_prefix(b"berth authd refresh token v1\0")
                 .chain_update(&key_pem)

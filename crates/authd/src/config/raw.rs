@@ -1,6 +1,7 @@
 //! The shape of `auth.yaml` as written: docker_auth's keys (`server`, `token`, `users`, `acl`)
 //! plus ours (`htpasswd`, `throttle`, `server.trusted_proxies`, `server.timeouts`,
-//! `server.max_connections`, `server.max_header_bytes`, `server.debug`, `token.services`). Unknown keys
+//! `server.max_connections`, `server.max_header_bytes`, `server.debug`, `token.services`,
+//! `token.refresh_expiration`). Unknown keys
 //! are refused; values that can be checked alone are checked while parsing, so errors carry
 //! the line.
 
@@ -88,6 +89,9 @@ pub struct RawToken {
     pub issuer: Word,
     /// Token lifetime in seconds.
     pub expiration: NonZeroU64,
+    /// Refresh token lifetime in seconds (ours: docker_auth issues no refresh tokens at `/auth`).
+    #[serde(default = "default_refresh_expiration")]
+    pub refresh_expiration: NonZeroU64,
     /// Signing certificate; defaults to `server.certificate`.
     pub certificate: Option<PathBuf>,
     /// Signing key; defaults to `server.key`.
@@ -97,6 +101,14 @@ pub struct RawToken {
     pub disable_legacy_key_id: bool,
     /// Services tokens are issued for; absent = any `service` value.
     pub services: Option<Services>,
+}
+
+fn default_refresh_expiration() -> NonZeroU64 {
+    const NINETY_DAYS: NonZeroU64 = match NonZeroU64::new(90 * 24 * 3600) {
+        Some(n) => n,
+        None => NonZeroU64::MIN,
+    };
+    NINETY_DAYS
 }
 
 /// `htpasswd:`

@@ -52,6 +52,11 @@ fn reads_a_docker_auth_style_file_with_relative_paths() {
         ":5001 is every interface, IPv6 included"
     );
     assert_eq!(config.token.ttl.as_secs(), 900);
+    assert_eq!(
+        config.token.refresh_ttl.as_secs(),
+        90 * 24 * 3600,
+        "refresh tokens last 90 days unless told"
+    );
     assert!(config.tls.is_none() && config.real_ip.is_none() && config.token.services.is_none());
     assert_eq!(
         config.files.len(),
@@ -115,6 +120,8 @@ fn refuses_bad_files_with_file_line_and_reason() {
         ("  addr: \":5001\"", "  addr: \"nowhere\"", &["server", "not an address:port", "line 3"]),
         ("  expiration: 900", "  expiration: soon", &["token.expiration", "invalid type", "line"]),
         ("  expiration: 900", "  expiration: 0", &["token", "nonzero", "line"]),
+        ("  expiration: 900", "  expiration: 900\n  refresh_expiration: 0", &["token.refresh_expiration", "nonzero", "line"]),
+        ("  expiration: 900", "  expiration: 900\n  refresh_expiration: 90d", &["token.refresh_expiration", "invalid type", "line"]),
         ("  issuer: berth-auth", "  issuer: \"\"", &["token", "issuer and service names must not be empty", "line"]),
         ("  issuer: berth-auth", "  issuer: berth-auth\n  services: []", &["token", "services: list at least one service", "line"]),
         ("  issuer: berth-auth", "  issuer: berth-auth\n  realm: x", &["unknown field `realm`", "line"]),
