@@ -35,6 +35,13 @@ pub struct Config {
     pub limits: server::Limits,
     /// The HTTPS certificate chain and key, when authd serves HTTPS.
     pub tls: Option<Arc<CertifiedKey>>,
+    /// TLS versions, suites and groups offered (a change needs a restart).
+    pub tls_policy: server::tls_policy::TlsPolicy,
+    /// What `/auth` and `/auth/token` are served under (`""` or `/a/b`; a change needs a
+    /// restart).
+    pub path_prefix: String,
+    /// Whether answers carry `Strict-Transport-Security`.
+    pub hsts: bool,
     /// How to find the client address behind a proxy.
     pub real_ip: Option<RealIp>,
     /// Token issuing settings.
@@ -228,12 +235,37 @@ pub fn load(path: &Path) -> Result<Config, Error> {
         None => None,
     };
 
+    let min_version = raw.server.tls_min_version;
+    if min_version.as_ref().is_some_and(|v| v.below_tls12) {
+        tracing::warn!(
+            "server.tls_min_version: TLS 1.0 and 1.1 are never spoken (rustls has neither): \
+             clients limited to them are refused; the floor is TLS 1.2"
+        );
+    }
+    let suites: Option<Vec<_>> = raw
+        .server
+        .tls_cipher_suites
+        .map(|l| l.into_iter().map(|s| s.0).collect());
+    let groups: Option<Vec<_>> = raw
+        .server
+        .tls_curve_preferences
+        .map(|l| l.into_iter().map(|c| c.0).collect());
+    let tls_policy = server::tls_policy::TlsPolicy::new(
+        min_version.map(|v| v.versions),
+        suites.as_deref(),
+        groups.as_deref(),
+    )
+    .map_err(bad)?;
+
     let (files, fingerprint) = sources.finish();
     Ok(Config {
         addr: raw.server.addr.0,
         debug_addr: raw.server.debug.map(|d| d.addr.0),
         limits,
         tls,
+        tls_policy,
+        path_prefix: raw.server.path_prefix.map(|p| p.0).unwrap_or_default(),
+        hsts: raw.server.hsts,
         real_ip,
         token: TokenSettings {
             issuer: raw.token.issuer.0,

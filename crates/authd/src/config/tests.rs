@@ -140,6 +140,16 @@ fn refuses_bad_files_with_file_line_and_reason() {
         ("  addr: \":5001\"", "  addr: \":5001\"\n  max_connections: 0", &["server", "cap"]),
         ("  addr: \":5001\"", "  addr: \":5001\"\n  max_header_bytes: 100", &["server", "at least 8192"]),
         ("  addr: \":5001\"", "  addr: \":5001\"\n  debug: {addr: nowhere}", &["server.debug", "not an address:port", "line"]),
+        ("  addr: \":5001\"", "  addr: \":5001\"\n  letsencrypt:\n    email: a@b.c\n    cache_dir: /x", &["server.letsencrypt", "no outbound network", "certbot", "line 5"]),
+        ("  addr: \":5001\"", "  addr: \":5001\"\n  net: unix", &["server.net", "unix sockets are not served yet", "line"]),
+        ("  addr: \":5001\"", "  addr: \":5001\"\n  net: udp", &["server.net", "must be tcp or unix", "line"]),
+        ("  addr: \":5001\"", "  addr: \":5001\"\n  path_prefix: auth", &["server.path_prefix", "absolute path", "line"]),
+        ("  addr: \":5001\"", "  addr: \":5001\"\n  path_prefix: \"/a/{x}\"", &["server.path_prefix", "segments", "line"]),
+        ("  addr: \":5001\"", "  addr: \":5001\"\n  tls_min_version: TLS99", &["server.tls_min_version", "not a TLS version", "line"]),
+        ("  addr: \":5001\"", "  addr: \":5001\"\n  tls_cipher_suites:\n    - TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256\n    - 0xc014", &["server.tls_cipher_suites", "0xc014", "no CBC", "line"]),
+        ("  addr: \":5001\"", "  addr: \":5001\"\n  tls_cipher_suites: [TLS_RSA_WITH_AES_128_GCM_SHA256]", &["server.tls_cipher_suites", "RSA key exchange", "line"]),
+        ("  addr: \":5001\"", "  addr: \":5001\"\n  tls_curve_preferences: [X25519, P521]", &["server.tls_curve_preferences", "no P521", "line"]),
+        ("  addr: \":5001\"", "  addr: \":5001\"\n  tls_curve_preferences: []", &["server.tls_curve_preferences", "at least one curve"]),
     ];
     for (from, to, wants) in table {
         let text = GOOD.replace(from, to);
@@ -237,4 +247,34 @@ fn repeated_forwarded_lines_are_one_list_in_order() {
         let got = real_ip(-1).client_ip(outsider, &headers(lines)).ok();
         assert_eq!(got, Some(outsider), "{lines:?}");
     }
+}
+
+#[test]
+fn reads_docker_auths_remaining_server_keys() {
+    let dir = dir_with_certs();
+    let text = GOOD.replace(
+        "  addr: \":5001\"\n",
+        "  addr: \":5001\"\n  net: tcp\n  path_prefix: /registry-auth/\n  hsts: true\n  \
+         tls_min_version: TLS13\n  tls_cipher_suites: [TLS_AES_256_GCM_SHA384, 0x1301]\n  \
+         tls_curve_preferences: [P384, 29]\n",
+    );
+    let config = load_text(dir.path(), &text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.path_prefix, "/registry-auth");
+    assert!(config.hsts);
+    assert_eq!(config.tls_policy.versions, [&rustls::version::TLS13]);
+    assert_eq!(config.tls_policy.provider.cipher_suites.len(), 2);
+    assert_eq!(config.tls_policy.provider.kx_groups.len(), 2);
+    let plain = load_text(dir.path(), GOOD).unwrap_or_else(|e| panic!("{e}"));
+    assert!(plain.path_prefix.is_empty() && !plain.hsts);
+    assert_eq!(plain.tls_policy.versions.len(), 2);
+    let floor = GOOD.replace(
+        "  addr: \":5001\"\n",
+        "  addr: \":5001\"\n  tls_min_version: TLS10\n",
+    );
+    let config = load_text(dir.path(), &floor).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        config.tls_policy.versions.len(),
+        2,
+        "TLS 1.0 asked: 1.2 and 1.3"
+    );
 }
