@@ -54,6 +54,18 @@ pub enum Error {
     /// A `repository` scope naming something that is not a repository name.
     #[error(transparent)]
     Name(#[from] token::NameError),
+    /// `server.real_ip_header` is set and a believed peer's request does not carry a usable
+    /// client address in it.
+    #[error(
+        "{header} header: {reason}; this header must be present (server.real_ip_header), \
+         requests without it are rejected"
+    )]
+    ClientAddress {
+        /// The configured header.
+        header: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A required parameter is absent.
     #[error("missing parameter {0:?}")]
     MissingParameter(&'static str),
@@ -106,6 +118,7 @@ impl Error {
             | Error::Scope(_)
             | Error::Name(_)
             | Error::MissingParameter(_)
+            | Error::ClientAddress { .. }
             | Error::UnknownService(_)
             | Error::BadRequest(_)
             | Error::UnsupportedGrant(_)

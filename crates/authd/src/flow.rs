@@ -161,7 +161,12 @@ async fn run(
                 .throttle
                 .reserve(&config.throttle, claimed, req.ip)
                 .await?;
-            let who = refresh::redeem(&config.token.refresh_secret, &config.authn.users, token);
+            let who = refresh::redeem(
+                &config.token.refresh_secret,
+                &config.authn.users,
+                token,
+                refresh::now(),
+            );
             settle(attempt, who)?
         }
     };
@@ -175,7 +180,8 @@ async fn run(
     let grants = issue::authorize(config, &who, service, Some(req.ip), &req.scopes).await?;
     let mut response = issue::sign(config, &who, service, &grants)?;
     if req.offline && matches!(req.proof, Proof::Credentials(_)) {
-        response.refresh_token = refresh::mint(&config.token.refresh_secret, &who);
+        let expires = refresh::now().saturating_add(config.token.refresh_ttl.as_secs());
+        response.refresh_token = refresh::mint(&config.token.refresh_secret, &who, expires);
     }
     Ok((who, grants, response))
 }

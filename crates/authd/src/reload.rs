@@ -27,8 +27,13 @@ pub fn reload(app: &App) -> Result<(), Error> {
     metrics::gauge!(CONFIG_OK).set(if result.is_ok() { 1.0 } else { 0.0 });
     let fresh = result?;
     let old = app.config.load();
-    if fresh.addr != old.addr || fresh.tls.is_some() != old.tls.is_some() {
-        tracing::warn!("server.addr or TLS on/off changed: takes effect at the next restart");
+    if fresh.addr != old.addr
+        || fresh.tls.is_some() != old.tls.is_some()
+        || fresh.path_prefix != old.path_prefix
+    {
+        tracing::warn!(
+            "server.addr, path_prefix or TLS on/off changed: takes effect at the next restart"
+        );
     }
     fresh.log_warnings();
     app.config.store(Arc::new(fresh));

@@ -30,7 +30,7 @@ pub async fn serve(
     let limits = config.limits;
     let tls = match config.tls {
         Some(_) => Some(
-            server::tls::acceptor(Arc::new(CurrentCert(app.clone())))
+            server::tls::acceptor(Arc::new(CurrentCert(app.clone())), &config.tls_policy)
                 .map_err(|e| Error::Tls(e.to_string()))?,
         ),
         None => None,
@@ -51,7 +51,11 @@ pub async fn serve(
         ));
     }
     tracing::info!(%addr, tls = tls.is_some(), "listening on {addr}");
-    let router = http::router(app.clone(), config.debug_addr.is_none());
+    let router = http::router(
+        app.clone(),
+        config.debug_addr.is_none(),
+        &config.path_prefix,
+    );
     drop(config);
     server::serve(listener, router, tls, limits, stop.wait()).await;
     Ok(())

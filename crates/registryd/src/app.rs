@@ -110,8 +110,11 @@ pub async fn build(cfg: &Config) -> Result<App, Error> {
 pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, Error> {
     let certified = server::tls::load_certified_key(cert, key)
         .map_err(|e| Error::Config(format!("http.tls: {e}")))?;
-    server::tls::acceptor(Arc::new(server::tls::Fixed(Arc::new(certified))))
-        .map_err(|e| Error::Config(format!("http.tls: {e}")))
+    server::tls::acceptor(
+        Arc::new(server::tls::Fixed(Arc::new(certified))),
+        &server::tls_policy::TlsPolicy::default(),
+    )
+    .map_err(|e| Error::Config(format!("http.tls: {e}")))
 }
 
 /// Per request: the API version header, one log line, request metrics, and the log of any

@@ -6,7 +6,8 @@
 //!   as configured in either daemon's file, with Go-style durations.
 //! - [`serve`]: the accept loop (plain HTTP or TLS) enforcing those bounds, graceful shutdown
 //!   with a drain deadline, SIGINT/SIGTERM; [`conn`] watches one connection and its bodies.
-//! - [`tls`]: PEM certificate and key loading, the rustls acceptor.
+//! - [`tls`]: PEM certificate and key loading, the rustls acceptor; [`tls_policy`]: docker_auth's
+//!   TLS version, cipher suite and curve settings by their Go names, mapped to rustls.
 //! - [`htpasswd`]: bcrypt hashes and htpasswd files, parsed strictly; [`passwords`]: checking a
 //!   password so that every failure costs the same, with a keyed cache of recent successes.
 //! - [`logging`]: text or JSON log lines; [`metrics`]: the Prometheus recorder.
@@ -23,6 +24,7 @@ pub mod metrics;
 pub mod passwords;
 pub mod serve;
 pub mod tls;
+pub mod tls_policy;
 
 pub use error::Error;
 pub use limits::{go_duration, Limits, Timeouts};

@@ -1,6 +1,7 @@
 //! TLS for both daemons: a certificate chain and key read from PEM, and the rustls acceptor
-//! (HTTP/2 and HTTP/1.1 by ALPN) that asks a resolver for the certificate at each handshake,
-//! so a daemon that reloads its configuration can swap it.
+//! (HTTP/2 and HTTP/1.1 by ALPN, versions and suites as a [`TlsPolicy`] allows) that asks a
+//! resolver for the certificate at each handshake, so a daemon that reloads its configuration
+//! can swap it.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use rustls::sign::CertifiedKey;
 use tokio_rustls::TlsAcceptor;
 
 use crate::error::Error;
+use crate::tls_policy::TlsPolicy;
 
 /// A certificate chain (leaf first) and its signing key, from PEM text.
 ///
@@ -49,18 +51,20 @@ pub fn load_certified_key(cert: &Path, key: &Path) -> Result<CertifiedKey, Error
         .map_err(|e| Error::Pem(format!("{} / {}: {e}", cert.display(), key.display())))
 }
 
-/// An acceptor that asks `certs` for the certificate at each handshake.
+/// An acceptor that asks `certs` for the certificate at each handshake and speaks what
+/// `policy` allows.
 ///
 /// # Errors
-/// [`Error::Pem`] when rustls has no safe protocol version with its crypto provider.
-pub fn acceptor(certs: Arc<dyn ResolvesServerCert>) -> Result<TlsAcceptor, Error> {
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| Error::Pem(e.to_string()))?
-    .with_no_client_auth()
-    .with_cert_resolver(certs);
+/// [`Error::Pem`] when rustls finds no usable suite for the policy's versions.
+pub fn acceptor(
+    certs: Arc<dyn ResolvesServerCert>,
+    policy: &TlsPolicy,
+) -> Result<TlsAcceptor, Error> {
+    let mut config = rustls::ServerConfig::builder_with_provider(policy.provider.clone())
+        .with_protocol_versions(&policy.versions)
+        .map_err(|e| Error::Pem(e.to_string()))?
+        .with_no_client_auth()
+        .with_cert_resolver(certs);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }

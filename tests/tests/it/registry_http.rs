@@ -138,3 +138,27 @@ async fn a_large_refused_request_still_gets_its_answer() {
         }
     }
 }
+
+/// registry:2's `http.addr: ":5000"` is every interface, IPv6 included: one dual-stack socket
+/// answers a client on 127.0.0.1 and one on ::1.
+#[tokio::test]
+async fn the_every_interface_form_serves_ipv4_and_ipv6_clients() {
+    use berth_tests::registryd::{RegistryAuth, Registryd};
+    let dir = tempfile::tempdir().unwrap();
+    let registryd = Registryd::start_merged(
+        dir.path(),
+        &RegistryAuth::Open,
+        false,
+        json!({"http": {"addr": ":0"}}),
+    )
+    .await;
+    let url = registryd.url();
+    assert!(url.contains("[::]"), "bound dual-stack: {url}");
+    let port = url.rsplit(':').next().unwrap().to_owned();
+    for host in ["127.0.0.1", "[::1]"] {
+        let status = reqwest::get(format!("http://{host}:{port}/v2/"))
+            .await
+            .map(|r| r.status());
+        assert_eq!(status.ok(), Some(StatusCode::OK), "from {host}");
+    }
+}

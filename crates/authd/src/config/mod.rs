@@ -40,6 +40,13 @@ pub struct Config {
     pub limits: server::Limits,
     /// The HTTPS certificate chain and key, when authd serves HTTPS.
     pub tls: Option<Arc<CertifiedKey>>,
+    /// TLS versions, suites and groups offered (a change needs a restart).
+    pub tls_policy: server::tls_policy::TlsPolicy,
+    /// What `/auth` and `/auth/token` are served under (`""` or `/a/b`; a change needs a
+    /// restart).
+    pub path_prefix: String,
+    /// Whether answers carry `Strict-Transport-Security`.
+    pub hsts: bool,
     /// How to find the client address behind a proxy.
     pub real_ip: Option<RealIp>,
     /// Token issuing settings.
@@ -80,6 +87,8 @@ pub struct TokenSettings {
     pub key: SigningKey,
     /// Accepted `service` values (`None` = any).
     pub services: Option<Vec<String>>,
+    /// Lifetime of a refresh token (`token.refresh_expiration`).
+    pub refresh_ttl: Duration,
     /// Secret refresh tokens are authenticated with, derived from the signing key.
     pub refresh_secret: [u8; 32],
 }
@@ -87,45 +96,54 @@ pub struct TokenSettings {
 impl RealIp {
     /// The client address: the peer's, or the header's entry when the peer is a trusted proxy.
     /// Several lines of the header are one comma-separated list, in order (RFC 9110 §5.3), so a
-    /// client's own line cannot hide the one its proxy appended; a line that is not text, or an
-    /// entry that is not an address, leaves the peer's.
-    pub fn client_ip(&self, peer: IpAddr, headers: &axum::http::HeaderMap) -> IpAddr {
+    /// client's own line cannot hide the one its proxy appended.
+    ///
+    /// # Errors
+    /// [`Error::ClientAddress`] when a believed peer sent no such header, a line that is not
+    /// text, no entry at `pos`, or an entry that is not an address: as docker_auth, such a
+    /// request is refused rather than judged by the proxy's own address.
+    pub fn client_ip(
+        &self,
+        peer: IpAddr,
+        headers: &axum::http::HeaderMap,
+    ) -> Result<IpAddr, Error> {
         let trusted = self
             .trusted
             .as_ref()
             .is_none_or(|t| t.iter().any(|r| r.contains(peer)));
         if !trusted {
-            return peer;
+            return Ok(peer);
         }
-        let lines: Result<Vec<&str>, _> = headers
-            .get_all(&self.header)
-            .iter()
-            .map(|v| v.to_str())
-            .collect();
-        let Ok(lines) = lines else {
-            return peer;
+        let refuse = |reason: String| Error::ClientAddress {
+            header: self.header.to_string(),
+            reason,
         };
-        let entries: Vec<&str> = lines
-            .iter()
-            .flat_map(|line| line.split(','))
-            .map(str::trim)
-            .collect();
-        let Ok(len) = i64::try_from(entries.len()) else {
-            return peer;
-        };
-        if len == 0 {
-            return peer;
+        let mut entries = Vec::new();
+        for line in headers.get_all(&self.header) {
+            let line = line
+                .to_str()
+                .map_err(|_| refuse("a line is not text".to_owned()))?;
+            entries.extend(line.split(',').map(str::trim));
         }
+        if entries.is_empty() {
+            return Err(refuse("absent".to_owned()));
+        }
+        let len = i64::try_from(entries.len()).unwrap_or(i64::MAX);
         let pos = if self.pos < 0 {
             len.saturating_add(self.pos).max(0)
         } else {
-            self.pos.min(len - 1)
+            self.pos
         };
-        usize::try_from(pos)
+        let entry = usize::try_from(pos)
             .ok()
             .and_then(|p| entries.get(p))
-            .and_then(|e| e.parse().ok())
-            .unwrap_or(peer)
+            .ok_or_else(|| refuse(format!("no entry at position {}", self.pos)))?;
+        // docker_auth takes `address:port` and `[address]:port` too.
+        entry
+            .parse::<IpAddr>()
+            .or_else(|_| entry.parse::<SocketAddr>().map(|a| a.ip()))
+            .map(|ip| ip.to_canonical())
+            .map_err(|_| refuse(format!("entry {entry:?} is not an address")))
     }
 }
 
@@ -249,6 +267,27 @@ pub fn load(path: &Path) -> Result<Config, Error> {
         )),
         None => None,
     };
+    let min_version = raw.server.tls_min_version;
+    if min_version.as_ref().is_some_and(|v| v.below_tls12) {
+        tracing::warn!(
+            "server.tls_min_version: TLS 1.0 and 1.1 are never spoken (rustls has neither): \
+             clients limited to them are refused; the floor is TLS 1.2"
+        );
+    }
+    let suites: Option<Vec<_>> = raw
+        .server
+        .tls_cipher_suites
+        .map(|l| l.into_iter().map(|s| s.0).collect());
+    let groups: Option<Vec<_>> = raw
+        .server
+        .tls_curve_preferences
+        .map(|l| l.into_iter().map(|c| c.0).collect());
+    let tls_policy = server::tls_policy::TlsPolicy::new(
+        min_version.map(|v| v.versions),
+        suites.as_deref(),
+        groups.as_deref(),
+    )
+    .map_err(bad)?;
 
     let (files, fingerprint) = sources.finish();
     Ok(Config {
@@ -256,11 +295,15 @@ pub fn load(path: &Path) -> Result<Config, Error> {
         debug_addr: raw.server.debug.map(|d| d.addr.0),
         limits,
         tls,
+        tls_policy,
+        path_prefix: raw.server.path_prefix.map(|p| p.0).unwrap_or_default(),
+        hsts: raw.server.hsts,
         real_ip,
         token: TokenSettings {
             issuer: raw.token.issuer.0,
             ttl: Duration::from_secs(raw.token.expiration.get()),
             key: signing,
+            refresh_ttl: Duration::from_secs(raw.token.refresh_expiration.get()),
             services: raw.token.services.map(|list| list.0),
             refresh_secret: Sha256::new_with_prefix(b"berth authd refresh token v1\0")
                 .chain_update(&key_pem)

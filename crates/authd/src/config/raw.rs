@@ -1,6 +1,8 @@
 //! The shape of `auth.yaml` as written: docker_auth's keys (`server`, `token`, `users`, `acl`,
-//! `ext_auth`, `ext_authz`, and the refused [`unsupported`] sections) plus ours (`htpasswd`, `throttle`, `server.trusted_proxies`, `server.timeouts`,
-//! `server.max_connections`, `server.max_header_bytes`, `server.debug`, `token.services`). Unknown keys
+//! `ext_auth`, `ext_authz`, and the refused [`unsupported`] sections) plus ours (`htpasswd`,
+//! `throttle`, `server.trusted_proxies`, `server.timeouts`, `server.max_connections`,
+//! `server.max_header_bytes`, `server.debug`, `token.services`, `token.refresh_expiration`).
+//! Unknown keys
 //! are refused; values that can be checked alone are checked while parsing, so errors carry
 //! the line.
 
@@ -11,6 +13,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
+
+use server::tls_policy::{self, GoName};
 
 use crate::acl::matcher::IpRange;
 use crate::acl::Rule;
@@ -83,6 +87,156 @@ pub struct RawServer {
     pub max_header_bytes: usize,
     /// A separate listener for `/metrics`, which then leaves the main address.
     pub debug: Option<RawDebug>,
+    /// docker_auth's `tcp` (the default) or `unix`.
+    pub net: Option<Net>,
+    /// Serve `/auth` and `/auth/token` under this path (`/registry-auth/auth`).
+    pub path_prefix: Option<PathPrefix>,
+    /// Send `Strict-Transport-Security` with every answer.
+    #[serde(default)]
+    pub hsts: bool,
+    /// Lowest TLS version spoken (`TLS12`, `TLS13`; lower ones mean TLS 1.2).
+    pub tls_min_version: Option<TlsMinVersion>,
+    /// Cipher suites offered, by Go name or number.
+    pub tls_cipher_suites: Option<Vec<TlsSuite>>,
+    /// Key-exchange groups offered, by Go name or number.
+    pub tls_curve_preferences: Option<Vec<TlsCurve>>,
+    /// docker_auth's ACME client: refused.
+    pub letsencrypt: Option<LetsEncrypt>,
+}
+
+/// `server.tls_min_version`: the versions it allows, and whether it asked for less than TLS 1.2.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "GoName")]
+pub struct TlsMinVersion {
+    /// Versions spoken.
+    pub versions: Vec<&'static rustls::SupportedProtocolVersion>,
+    /// `TLS10`/`TLS11`/`SSL30`: a floor rustls is above anyway.
+    pub below_tls12: bool,
+}
+
+impl TryFrom<GoName> for TlsMinVersion {
+    type Error = String;
+
+    fn try_from(v: GoName) -> Result<Self, String> {
+        Ok(TlsMinVersion {
+            versions: tls_policy::min_version(&v)
+                .map_err(|e| format!("server.tls_min_version: {e}"))?,
+            below_tls12: tls_policy::below_tls12(&v),
+        })
+    }
+}
+
+/// One of `server.tls_cipher_suites`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(try_from = "GoName")]
+pub struct TlsSuite(pub rustls::SupportedCipherSuite);
+
+impl TryFrom<GoName> for TlsSuite {
+    type Error = String;
+
+    fn try_from(v: GoName) -> Result<Self, String> {
+        tls_policy::cipher_suite(&v)
+            .map(TlsSuite)
+            .map_err(|e| format!("server.tls_cipher_suites: {e}"))
+    }
+}
+
+/// One of `server.tls_curve_preferences`.
+#[derive(Clone, Copy, Deserialize)]
+#[serde(try_from = "GoName")]
+pub struct TlsCurve(pub &'static dyn rustls::crypto::SupportedKxGroup);
+
+impl TryFrom<GoName> for TlsCurve {
+    type Error = String;
+
+    fn try_from(v: GoName) -> Result<Self, String> {
+        tls_policy::kx_group(&v)
+            .map(TlsCurve)
+            .map_err(|e| format!("server.tls_curve_preferences: {e}"))
+    }
+}
+
+impl std::fmt::Debug for TlsCurve {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TlsCurve({:?})", self.0.name())
+    }
+}
+
+/// `server.net`: how `addr` is listened on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum Net {
+    /// `host:port`.
+    Tcp,
+}
+
+impl TryFrom<String> for Net {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.as_str() {
+            "tcp" | "" => Ok(Net::Tcp),
+            "unix" => Err(
+                "server.net: unix sockets are not served yet: listen on tcp on a loopback \
+                           address (e.g. 127.0.0.1:5001) behind the proxy"
+                    .to_owned(),
+            ),
+            other => Err(format!("server.net: {other:?} must be tcp or unix")),
+        }
+    }
+}
+
+/// `server.path_prefix`: `/` followed by path segments, no trailing `/`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct PathPrefix(pub String);
+
+impl TryFrom<String> for PathPrefix {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        let trimmed = s.trim_end_matches('/');
+        let plain = |c: char| c.is_ascii_alphanumeric() || "-._~/".contains(c);
+        if !s.starts_with('/') {
+            Err(format!(
+                "server.path_prefix: {s:?} must be an absolute path (start with /)"
+            ))
+        } else if !trimmed.chars().all(plain) || trimmed.contains("//") {
+            Err(format!(
+                "server.path_prefix: {s:?}: use /-separated segments of letters, digits, - . _ ~"
+            ))
+        } else {
+            Ok(PathPrefix(trimmed.to_owned()))
+        }
+    }
+}
+
+/// `server.letsencrypt`: refused wherever it appears, with the reason.
+#[derive(Debug)]
+pub struct LetsEncrypt;
+
+/// Why `letsencrypt` is refused.
+const NO_LETSENCRYPT: &str = "letsencrypt is not supported: no outbound network is assumed; use \
+     server.certificate and server.key, e.g. from certbot (authd reloads them when they change)";
+
+impl<'de> Deserialize<'de> for LetsEncrypt {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Refused as the section opens, so the error carries its line.
+        struct Refuse;
+        impl<'de> serde::de::Visitor<'de> for Refuse {
+            type Value = LetsEncrypt;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(NO_LETSENCRYPT)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                _: A,
+            ) -> Result<LetsEncrypt, A::Error> {
+                Err(serde::de::Error::custom(NO_LETSENCRYPT))
+            }
+        }
+        d.deserialize_any(Refuse)
+    }
 }
 
 /// `server.debug:`
@@ -108,6 +262,9 @@ pub struct RawToken {
     pub issuer: Word,
     /// Token lifetime in seconds.
     pub expiration: NonZeroU64,
+    /// Refresh token lifetime in seconds (ours: docker_auth issues no refresh tokens at `/auth`).
+    #[serde(default = "default_refresh_expiration")]
+    pub refresh_expiration: NonZeroU64,
     /// Signing certificate; defaults to `server.certificate`.
     pub certificate: Option<PathBuf>,
     /// Signing key; defaults to `server.key`.
@@ -117,6 +274,14 @@ pub struct RawToken {
     pub disable_legacy_key_id: bool,
     /// Services tokens are issued for; absent = any `service` value.
     pub services: Option<Services>,
+}
+
+fn default_refresh_expiration() -> NonZeroU64 {
+    const NINETY_DAYS: NonZeroU64 = match NonZeroU64::new(90 * 24 * 3600) {
+        Some(n) => n,
+        None => NonZeroU64::MIN,
+    };
+    NINETY_DAYS
 }
 
 /// `htpasswd:`

@@ -52,6 +52,11 @@ fn reads_a_docker_auth_style_file_with_relative_paths() {
         ":5001 is every interface, IPv6 included"
     );
     assert_eq!(config.token.ttl.as_secs(), 900);
+    assert_eq!(
+        config.token.refresh_ttl.as_secs(),
+        90 * 24 * 3600,
+        "refresh tokens last 90 days unless told"
+    );
     assert!(config.tls.is_none() && config.real_ip.is_none() && config.token.services.is_none());
     assert_eq!(
         config.files.len(),
@@ -115,6 +120,8 @@ fn refuses_bad_files_with_file_line_and_reason() {
         ("  addr: \":5001\"", "  addr: \"nowhere\"", &["server", "not an address:port", "line 3"]),
         ("  expiration: 900", "  expiration: soon", &["token.expiration", "invalid type", "line"]),
         ("  expiration: 900", "  expiration: 0", &["token", "nonzero", "line"]),
+        ("  expiration: 900", "  expiration: 900\n  refresh_expiration: 0", &["token.refresh_expiration", "nonzero", "line"]),
+        ("  expiration: 900", "  expiration: 900\n  refresh_expiration: 90d", &["token.refresh_expiration", "invalid type", "line"]),
         ("  issuer: berth-auth", "  issuer: \"\"", &["token", "issuer and service names must not be empty", "line"]),
         ("  issuer: berth-auth", "  issuer: berth-auth\n  services: []", &["token", "services: list at least one service", "line"]),
         ("  issuer: berth-auth", "  issuer: berth-auth\n  realm: x", &["unknown field `realm`", "line"]),
@@ -133,6 +140,16 @@ fn refuses_bad_files_with_file_line_and_reason() {
         ("  addr: \":5001\"", "  addr: \":5001\"\n  max_connections: 0", &["server", "cap"]),
         ("  addr: \":5001\"", "  addr: \":5001\"\n  max_header_bytes: 100", &["server", "at least 8192"]),
         ("  addr: \":5001\"", "  addr: \":5001\"\n  debug: {addr: nowhere}", &["server.debug", "not an address:port", "line"]),
+        ("  addr: \":5001\"", "  addr: \":5001\"\n  letsencrypt:\n    email: a@b.c\n    cache_dir: /x", &["server.letsencrypt", "no outbound network", "certbot", "line 5"]),
+        ("  addr: \":5001\"", "  addr: \":5001\"\n  net: unix", &["server.net", "unix sockets are not served yet", "line"]),
+        ("  addr: \":5001\"", "  addr: \":5001\"\n  net: udp", &["server.net", "must be tcp or unix", "line"]),
+        ("  addr: \":5001\"", "  addr: \":5001\"\n  path_prefix: auth", &["server.path_prefix", "absolute path", "line"]),
+        ("  addr: \":5001\"", "  addr: \":5001\"\n  path_prefix: \"/a/{x}\"", &["server.path_prefix", "segments", "line"]),
+        ("  addr: \":5001\"", "  addr: \":5001\"\n  tls_min_version: TLS99", &["server.tls_min_version", "not a TLS version", "line"]),
+        ("  addr: \":5001\"", "  addr: \":5001\"\n  tls_cipher_suites:\n    - TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256\n    - 0xc014", &["server.tls_cipher_suites", "0xc014", "no CBC", "line"]),
+        ("  addr: \":5001\"", "  addr: \":5001\"\n  tls_cipher_suites: [TLS_RSA_WITH_AES_128_GCM_SHA256]", &["server.tls_cipher_suites", "RSA key exchange", "line"]),
+        ("  addr: \":5001\"", "  addr: \":5001\"\n  tls_curve_preferences: [X25519, P521]", &["server.tls_curve_preferences", "no P521", "line"]),
+        ("  addr: \":5001\"", "  addr: \":5001\"\n  tls_curve_preferences: []", &["server.tls_curve_preferences", "at least one curve"]),
     ];
     for (from, to, wants) in table {
         let text = GOOD.replace(from, to);
@@ -191,20 +208,75 @@ fn repeated_forwarded_lines_are_one_list_in_order() {
         (&["10.20.1.1, 10.0.0.2", "192.0.2.7"], -2, "10.0.0.2"),
         (&["10.20.1.1", "192.0.2.7, 198.51.100.1"], 1, "192.0.2.7"),
         (&["10.20.1.1", "192.0.2.7"], -9, "10.20.1.1"),
-        (&["10.20.1.1", "192.0.2.7"], 9, "192.0.2.7"),
-        (&["10.20.1.1", "not an address"], -1, "127.0.0.1"),
-        (&[], -1, "127.0.0.1"),
+        (&["::1"], 0, "::1"),
+        // docker_auth refuses these rather than judging the proxy's own address.
+        (&["10.20.1.1", "192.0.2.7"], 9, "no entry at position 9"),
+        (
+            &["10.20.1.1", "not an address"],
+            -1,
+            "\"not an address\" is not an address",
+        ),
+        (&["10.20.1.1, "], -1, "\"\" is not an address"),
+        (&["10.20.1.1:1234"], -1, "10.20.1.1"),
+        (&["[fd00::7]:443"], -1, "fd00::7"),
+        (&["::ffff:10.1.2.3"], -1, "10.1.2.3"),
+        (&["10.20.1.1:http"], -1, "is not an address"),
+        (&[], -1, "absent"),
     ];
     for (lines, pos, want) in table {
-        let got = real_ip(*pos).client_ip(peer, &headers(lines));
-        assert_eq!(got.to_string(), *want, "{lines:?} at {pos}");
+        let got = match real_ip(*pos).client_ip(peer, &headers(lines)) {
+            Ok(ip) => ip.to_string(),
+            Err(e) => {
+                assert!(e.to_string().contains("must be present"), "{e}");
+                assert_eq!(e.status(), axum::http::StatusCode::BAD_REQUEST);
+                e.to_string()
+            }
+        };
+        assert!(got.contains(want), "{lines:?} at {pos}: {got}");
     }
     let mut opaque = headers(&["10.20.1.1"]);
     opaque.append(
         "x-forwarded-for",
         HeaderValue::from_bytes(b"192.0.2.7\xff").unwrap_or_else(|e| panic!("{e}")),
     );
-    assert_eq!(real_ip(-1).client_ip(peer, &opaque), peer);
+    let err = real_ip(-1).client_ip(peer, &opaque).err();
+    assert!(err.is_some_and(|e| e.to_string().contains("not text")));
+    // A peer outside trusted_proxies keeps its own address, header or not.
+    let outsider = std::net::IpAddr::from([192, 0, 2, 1]);
+    for lines in [&[][..], &["10.1.1.1"], &["junk"]] {
+        let got = real_ip(-1).client_ip(outsider, &headers(lines)).ok();
+        assert_eq!(got, Some(outsider), "{lines:?}");
+    }
+}
+
+#[test]
+fn reads_docker_auths_remaining_server_keys() {
+    let dir = dir_with_certs();
+    let text = GOOD.replace(
+        "  addr: \":5001\"\n",
+        "  addr: \":5001\"\n  net: tcp\n  path_prefix: /registry-auth/\n  hsts: true\n  \
+         tls_min_version: TLS13\n  tls_cipher_suites: [TLS_AES_256_GCM_SHA384, 0x1301]\n  \
+         tls_curve_preferences: [P384, 29]\n",
+    );
+    let config = load_text(dir.path(), &text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.path_prefix, "/registry-auth");
+    assert!(config.hsts);
+    assert_eq!(config.tls_policy.versions, [&rustls::version::TLS13]);
+    assert_eq!(config.tls_policy.provider.cipher_suites.len(), 2);
+    assert_eq!(config.tls_policy.provider.kx_groups.len(), 2);
+    let plain = load_text(dir.path(), GOOD).unwrap_or_else(|e| panic!("{e}"));
+    assert!(plain.path_prefix.is_empty() && !plain.hsts);
+    assert_eq!(plain.tls_policy.versions.len(), 2);
+    let floor = GOOD.replace(
+        "  addr: \":5001\"\n",
+        "  addr: \":5001\"\n  tls_min_version: TLS10\n",
+    );
+    let config = load_text(dir.path(), &floor).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        config.tls_policy.versions.len(),
+        2,
+        "TLS 1.0 asked: 1.2 and 1.3"
+    );
 }
 
 #[test]

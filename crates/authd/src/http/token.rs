@@ -1,7 +1,7 @@
 //! `GET /auth` (Docker's token protocol, Basic credentials) and `POST /auth` (OAuth2 password
 //! and refresh-token grants): parse parameters into a [`TokenRequest`] and hand it to [`flow`].
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -31,7 +31,7 @@ pub async fn get(
     let params = Params::parse(query.as_deref().unwrap_or(""))?;
     let proof = Proof::Credentials(basic_credentials(&headers)?);
     let offline = params.first("offline_token") == Some("true");
-    let req = params.into_request(proof, offline, client_ip(&app, peer, &headers))?;
+    let req = params.into_request(proof, offline, client_ip(&app, peer, &headers)?)?;
     Ok(Json(flow::handle(&app, req).await?))
 }
 
@@ -70,7 +70,7 @@ pub async fn post(
         None => return Err(Error::MissingParameter("grant_type")),
     };
     let offline = params.first("access_type") == Some("offline");
-    let req = params.into_request(proof, offline, client_ip(&app, peer, &headers))?;
+    let req = params.into_request(proof, offline, client_ip(&app, peer, &headers)?)?;
     Ok(Json(flow::handle(&app, req).await?))
 }
 
@@ -96,12 +96,7 @@ impl Params {
             .map(|(_, v)| v.as_str())
     }
 
-    fn into_request(
-        self,
-        proof: Proof,
-        offline: bool,
-        ip: std::net::IpAddr,
-    ) -> Result<TokenRequest, Error> {
+    fn into_request(self, proof: Proof, offline: bool, ip: IpAddr) -> Result<TokenRequest, Error> {
         let mut scopes = Vec::new();
         for (_, value) in self.0.iter().filter(|(k, _)| k == "scope") {
             scopes.extend(requested_scopes(value)?);
@@ -117,11 +112,11 @@ impl Params {
     }
 }
 
-fn client_ip(app: &App, peer: SocketAddr, headers: &HeaderMap) -> std::net::IpAddr {
+fn client_ip(app: &App, peer: SocketAddr, headers: &HeaderMap) -> Result<IpAddr, Error> {
     let peer = peer.ip().to_canonical();
     match &app.config.load().real_ip {
         Some(real_ip) => real_ip.client_ip(peer, headers),
-        None => peer,
+        None => Ok(peer),
     }
 }
 

@@ -211,3 +211,104 @@ async fn a_forwarded_header_over_two_lines_is_one_list() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_believed_peer_without_a_usable_forwarded_address_is_refused() {
+    let acl = "  - match: {ip: 127.0.0.0/8}\n    actions: [pull, push]\n";
+    let header = "  addr: \"127.0.0.1:0\"\n  real_ip_header: X-Forwarded-For\n  real_ip_pos: -1\n";
+    let believing = yaml(acl, "").replace("  addr: \"127.0.0.1:0\"\n", header);
+    let trusting = believing.replace("-1\n", "-1\n  trusted_proxies: [127.0.0.0/8]\n");
+    let distrusting = believing.replace("-1\n", "-1\n  trusted_proxies: [192.0.2.0/24]\n");
+    for (config, forwarded, want) in [
+        (&believing, None, Err("absent")),
+        (&trusting, None, Err("absent")),
+        (
+            &trusting,
+            Some("not-an-ip"),
+            Err("\"not-an-ip\" is not an address"),
+        ),
+        (&trusting, Some("10.1.1.1, "), Err("\"\" is not an address")),
+        (&trusting, Some("10.1.1.1"), Ok("repository:x:")),
+        (
+            &trusting,
+            Some("127.0.0.9:4444"),
+            Ok("repository:x:pull,push"),
+        ),
+        // Outside trusted_proxies the peer's own address decides, header or not.
+        (&distrusting, None, Ok("repository:x:pull,push")),
+        (&distrusting, Some("junk"), Ok("repository:x:pull,push")),
+    ] {
+        let authd = Authd::start(config).await;
+        let mut req = reqwest::Client::new()
+            .get(authd.auth_url())
+            .basic_auth("bob", Some("bob-pass"))
+            .query(&[("service", SERVICE), ("scope", "repository:x:pull,push")]);
+        if let Some(f) = forwarded {
+            req = req.header("X-Forwarded-For", f);
+        }
+        let (status, body, _) = crate::harness::respond(req).await;
+        match want {
+            Ok(grant) => assert_eq!(
+                (status, granted(&body)),
+                (200, vec![grant.to_owned()]),
+                "{forwarded:?}"
+            ),
+            Err(reason) => {
+                let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+                assert_eq!(
+                    (
+                        status,
+                        body["errors"][0]["code"].as_str(),
+                        body["error"].as_str()
+                    ),
+                    (400, Some("INVALID_REQUEST"), Some("invalid_request")),
+                    "{forwarded:?}: {body}"
+                );
+                assert!(
+                    message.contains(reason) && message.contains("must be present"),
+                    "{message}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn auth_token_is_an_alias_of_auth() {
+    let authd = Authd::start(&yaml(STANDARD_ACL, "")).await;
+    let url = format!("{}/auth/token", authd.url);
+    let get = reqwest::Client::new()
+        .get(&url)
+        .basic_auth("alice", Some("alice-pass"))
+        .query(&[
+            ("service", SERVICE),
+            ("scope", "repository:alice/app:pull,push"),
+        ]);
+    let (status, body, _) = crate::harness::respond(get).await;
+    assert_eq!(
+        (status, granted(&body)),
+        (200, vec!["repository:alice/app:pull,push".to_owned()])
+    );
+    let post = reqwest::Client::new().post(&url).form(&[
+        ("grant_type", "password"),
+        ("username", "alice"),
+        ("password", "alice-pass"),
+        ("service", SERVICE),
+        ("scope", "repository:alice/app:pull"),
+    ]);
+    let (status, body, _) = crate::harness::respond(post).await;
+    assert_eq!(
+        (status, granted(&body)),
+        (200, vec!["repository:alice/app:pull".to_owned()])
+    );
+    let (status, _, _) = crate::harness::respond(reqwest::Client::new().get(&url)).await;
+    assert_eq!(status, 400, "no service: the /auth handler's answer");
+    let wrong = reqwest::Client::new()
+        .get(&url)
+        .basic_auth("alice", Some("nope"))
+        .query(&[("service", SERVICE)]);
+    let (status, _, _) = crate::harness::respond(wrong).await;
+    assert_eq!(status, 401);
+    let (status, _, _) = crate::harness::respond(reqwest::Client::new().put(&url)).await;
+    assert_eq!(status, 405);
+}

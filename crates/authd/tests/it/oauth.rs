@@ -234,3 +234,55 @@ async fn refresh_token_dies_with_a_password_change_or_the_user() {
         "removed user's refresh token must fail"
     );
 }
+
+#[tokio::test]
+async fn refresh_tokens_expire_after_refresh_expiration() {
+    let config = yaml(STANDARD_ACL, "").replace(
+        "  expiration: 300\n",
+        "  expiration: 300\n  refresh_expiration: 86400\n",
+    );
+    let authd = Authd::start(&config).await;
+    let before = authd::refresh::now();
+    let refresh = login(&authd).await;
+    let after = authd::refresh::now();
+    let redeem = |t: String| {
+        let authd = &authd;
+        async move {
+            let (status, body, _) = authd
+                .post(&[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &t),
+                    ("service", SERVICE),
+                ])
+                .await;
+            (status, body["error"].as_str().map(str::to_owned))
+        }
+    };
+    assert_eq!(redeem(refresh.clone()).await, (200, None));
+    // The expiry travels in the token, under its tag: a day from issuing.
+    let stamp = refresh.split('.').nth(2).unwrap_or_default().to_owned();
+    let expires: u64 = stamp.parse().unwrap_or_else(|e| panic!("{stamp}: {e}"));
+    assert!(
+        (before + 86400..=after + 86400).contains(&expires),
+        "{expires}"
+    );
+
+    // One that has run out (minted with the server's own secret), and ours with a later time
+    // written in: both are refused as OAuth2's invalid_grant.
+    let secret = authd.app.config.load().token.refresh_secret;
+    let users = authd.app.config.load().authn.users.clone();
+    let alice = users.current("alice").unwrap_or_else(|| panic!("no alice"));
+    let expired = authd::refresh::mint(&secret, &alice, authd::refresh::now() - 1)
+        .unwrap_or_else(|| panic!("no token"));
+    let extended = refresh.replace(
+        &format!(".{stamp}."),
+        &format!(".{}.", expires + 365 * 86400),
+    );
+    for (what, token) in [("expired", expired), ("extended", extended)] {
+        assert_eq!(
+            redeem(token).await,
+            (400, Some("invalid_grant".to_owned())),
+            "{what}"
+        );
+    }
+}

@@ -94,3 +94,89 @@ async fn an_htpasswd_edit_applies_without_restart() {
         "the old password (cached before) must stop working"
     );
 }
+
+/// The `kid` in a JWT's header.
+fn kid(jwt: &str) -> String {
+    use base64::Engine;
+    let head = jwt.split('.').next().unwrap_or_default();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(head)
+        .unwrap_or_default();
+    let header: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    header["kid"].as_str().unwrap_or_default().to_owned()
+}
+
+/// A verifier as registryd builds one from `auth.token.rootcertbundle` (read at its start).
+fn verifier(bundle: &[u8]) -> token::Verifier {
+    token::Verifier::from_bundle_pem(bundle, crate::harness::ISSUER, SERVICE)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[tokio::test]
+async fn a_replaced_signing_key_signs_the_next_tokens_and_a_broken_one_is_refused() {
+    let keys = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    for f in ["token.crt", "token.key"] {
+        std::fs::copy(crate::harness::certs().join(f), keys.path().join(f))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let dir = keys.path().display().to_string();
+    let old_dir = crate::harness::certs().display().to_string();
+    let config = yaml(crate::harness::STANDARD_ACL, "")
+        .replace(&format!("{old_dir}/token."), &format!("{dir}/token."));
+    let authd = Authd::start(&config).await;
+    let alice_token = || async {
+        let (status, body, _) = authd
+            .get(
+                Some(("alice", "alice-pass")),
+                &[("service", SERVICE), ("scope", "repository:alice/app:pull")],
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["token"].as_str().unwrap_or_default().to_owned()
+    };
+    let old_cert = std::fs::read(keys.path().join("token.crt")).unwrap_or_default();
+    let first = alice_token().await;
+    let old_kid = kid(&first);
+    assert!(verifier(&old_cert).verify(&first).is_ok());
+
+    // A new key pair (RSA this time) written over the files while authd runs.
+    let fresh = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    authd::certs::generate(&authd::certs::CertRequest {
+        out: fresh.path().to_path_buf(),
+        dns: vec![],
+        ips: vec![],
+        force: false,
+        rsa: true,
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let new_cert = std::fs::read(fresh.path().join("token.crt")).unwrap_or_default();
+    for f in ["token.key", "token.crt"] {
+        std::fs::copy(fresh.path().join(f), keys.path().join(f)).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let switched =
+        crate::harness::eventually(|| async { kid(&alice_token().await) != old_kid }).await;
+    assert!(switched, "the new signing key was never used");
+    let second = alice_token().await;
+    let new_kid = kid(&second);
+    // A registry trusting only the old certificate refuses the new tokens (registryd reads its
+    // rootcertbundle at start: a rotation puts both certificates in the bundle first).
+    assert!(verifier(&old_cert).verify(&second).is_err());
+    assert!(verifier(&new_cert).verify(&second).is_ok());
+    let both = [old_cert.clone(), new_cert.clone()].concat();
+    assert!(verifier(&both).verify(&first).is_ok() && verifier(&both).verify(&second).is_ok());
+
+    // A broken key file: the reload is refused and the last good key keeps signing.
+    std::fs::write(
+        keys.path().join("token.key"),
+        "-----BEGIN PRIVATE KEY-----\nnope\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let refused = authd::reload::reload(&authd.app).map_err(|e| e.to_string());
+    assert!(
+        refused.as_ref().is_err_and(|e| e.contains("token.key")),
+        "{refused:?}"
+    );
+    let third = alice_token().await;
+    assert_eq!(kid(&third), new_kid);
+    assert!(verifier(&new_cert).verify(&third).is_ok());
+}
