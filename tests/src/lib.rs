@@ -41,6 +41,7 @@
 //!   [`pull_through`]: Berth caching it ([`reference_registry`] is registry:2 itself).
 //! - [`mirror_dockerd`]: a second dockerd pulling through a registry mirror, and its
 //!   containerd, which [`ctr`] drives with a hosts directory.
+//! - [`slapd`]: a real OpenLDAP server with people and groups, for `ldap_auth`.
 //! - [`cli`], [`docker`], [`skopeo`]: the client CLIs. Docker tests need `DOCKER_HOST` to name a
 //!   running daemon and fail (never skip) without one: run them through `./scripts/test`.
 
@@ -71,6 +72,7 @@ pub mod registry;
 pub mod registryd;
 pub mod seed;
 pub mod skopeo;
+pub mod slapd;
 pub mod spawned;
 pub mod tokens;
 pub mod uploads;

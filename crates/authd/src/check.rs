@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use token::Scope;
 
-use crate::authn::Identity;
+use crate::authn::{Backend, Identity};
 use crate::config::Config;
 use crate::flow::rule_label;
 use crate::issue;
@@ -29,8 +29,14 @@ pub fn report(
     let _ = match known {
         Some(_) if account.is_empty() => writeln!(out, "account \"\" (anonymous), ip {ip}, service {service}"),
         Some(u) => writeln!(out, "account {account:?} (labels {:?}), ip {ip}, service {service}", u.labels),
-        None => writeln!(out, "account {account:?} is not a configured user (it could not log in); rules evaluated anyway"),
+        None if config.authn.backends.is_empty() => writeln!(out, "account {account:?} is not a configured user (it could not log in); rules evaluated anyway"),
+        None => writeln!(out, "account {account:?} is not a configured user; rules evaluated without labels anyway"),
     };
+    for backend in config.authn.backends.iter().filter(|_| known.is_none()) {
+        let _ = match backend {
+            Backend::Ldap(ldap) => writeln!(out, "  it may be an LDAP account of {}: its labels come from the directory at login and are not looked up here", ldap.describe()),
+        };
+    }
     if issue::check_service(config, service).is_err() {
         let _ = writeln!(
             out,

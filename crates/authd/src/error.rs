@@ -87,6 +87,11 @@ pub enum Error {
     /// No such endpoint.
     #[error("not found")]
     NotFound,
+    /// An authentication backend (LDAP) could not give an answer: unreachable, timed out or
+    /// failing. Logged with its cause where it happens; never a denial, never counted as a
+    /// failed login.
+    #[error("authentication backend unavailable, retry later")]
+    Unavailable,
     /// A failure on our side; the client gets a generic 500.
     #[error("internal error: {0}")]
     Internal(String),
@@ -111,6 +116,7 @@ impl Error {
             Error::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Error::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Error::Config { .. }
             | Error::Io { .. }
             | Error::Key { .. }
@@ -130,6 +136,7 @@ impl Error {
             Error::NotFound => "NOT_FOUND",
             Error::Name(_) => "NAME_INVALID",
             Error::MethodNotAllowed => "UNSUPPORTED",
+            Error::Unavailable => "UNAVAILABLE",
             e if e.status() == StatusCode::INTERNAL_SERVER_ERROR => "UNKNOWN",
             _ => "INVALID_REQUEST",
         }
@@ -141,6 +148,7 @@ impl Error {
             Error::Unauthorized | Error::InvalidRefreshToken => "invalid_grant",
             Error::UnsupportedGrant(_) => "unsupported_grant_type",
             Error::Scope(_) | Error::Name(_) => "invalid_scope",
+            Error::Unavailable => "temporarily_unavailable",
             e if e.status() == StatusCode::INTERNAL_SERVER_ERROR => "server_error",
             _ => "invalid_request",
         }

@@ -8,7 +8,8 @@
 //!   with a drain deadline, SIGINT/SIGTERM; [`conn`] watches one connection and its bodies.
 //! - [`tls`]: PEM certificate and key loading, the rustls acceptor.
 //! - [`htpasswd`]: bcrypt hashes and htpasswd files, parsed strictly; [`passwords`]: checking a
-//!   password so that every failure costs the same, with a keyed cache of recent successes.
+//!   password so that every failure costs the same, with a [`login_cache`] of recent successes
+//!   (keyed digests from [`mac`]).
 //! - [`logging`]: text or JSON log lines; [`metrics`]: the Prometheus recorder.
 //! - [`error`]: this crate's one error type.
 
@@ -18,6 +19,7 @@ pub mod htpasswd;
 pub mod limits;
 pub mod listen;
 pub mod logging;
+pub mod login_cache;
 pub mod mac;
 pub mod metrics;
 pub mod passwords;

@@ -5,6 +5,9 @@
 mod hostile_connections;
 mod interop_registry2;
 mod journey;
+mod ldap_docker;
+mod ldap_outages;
+mod ldap_tokens;
 mod proxy_access;
 mod proxy_clients;
 mod proxy_coalescing;

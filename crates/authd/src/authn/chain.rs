@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use super::ldap::Ldap;
 use super::{Credentials, Identity, Users};
 use crate::error::Error;
 
@@ -20,11 +21,16 @@ pub enum Verdict {
 }
 
 /// An authenticator after the static users, in docker_auth's order.
-pub enum Backend {}
+pub enum Backend {
+    /// `ldap_auth`: search-then-bind against an LDAP server.
+    Ldap(Ldap),
+}
 
 impl Backend {
-    async fn authenticate(&self, _creds: &Credentials) -> Result<Verdict, Error> {
-        match *self {}
+    async fn authenticate(&self, creds: &Credentials) -> Result<Verdict, Error> {
+        match self {
+            Backend::Ldap(ldap) => ldap.authenticate(creds).await,
+        }
     }
 }
 

@@ -17,7 +17,8 @@ use token::{KidStyle, SigningKey};
 
 use crate::acl::matcher::IpRange;
 use crate::acl::Acl;
-use crate::authn::{parse_htpasswd, Authenticators, Users};
+use crate::authn::ldap::{settings::Settings as LdapSettings, Ldap};
+use crate::authn::{parse_htpasswd, Authenticators, Backend, Users};
 use crate::error::Error;
 use raw::{RawConfig, RawThrottle};
 
@@ -187,6 +188,11 @@ pub fn load(path: &Path) -> Result<Config, Error> {
         None => Vec::new(),
     };
     let users = Users::new(raw.users, htpasswd).map_err(bad)?;
+    let mut backends = Vec::new();
+    if let Some(ldap) = raw.ldap_auth {
+        let settings = LdapSettings::load(ldap, path, &mut sources, resolve)?;
+        backends.push(Backend::Ldap(Ldap::new(settings)));
+    }
     let limits = server::Limits::new(
         "server",
         raw.server.timeouts,
@@ -236,7 +242,7 @@ pub fn load(path: &Path) -> Result<Config, Error> {
         },
         authn: Authenticators {
             users: Arc::new(users),
-            backends: Vec::new(),
+            backends,
         },
         throttle: raw.throttle.unwrap_or_default(),
         acl: Acl::new(raw.acl),

@@ -1,4 +1,5 @@
-//! The shape of `auth.yaml` as written: docker_auth's keys (`server`, `token`, `users`, `acl`)
+//! The shape of `auth.yaml` as written: docker_auth's keys (`server`, `token`, `users`,
+//! `ldap_auth`, `acl`)
 //! plus ours (`htpasswd`, `throttle`, `server.trusted_proxies`, `server.timeouts`,
 //! `server.max_connections`, `server.max_header_bytes`, `server.debug`, `token.services`). Unknown keys
 //! are refused; values that can be checked alone are checked while parsing, so errors carry
@@ -13,6 +14,7 @@ use serde::Deserialize;
 
 use crate::acl::matcher::IpRange;
 use crate::acl::Rule;
+use crate::authn::ldap::settings::RawLdapAuth;
 use crate::authn::User;
 
 /// The whole file.
@@ -28,6 +30,8 @@ pub struct RawConfig {
     pub users: BTreeMap<String, User>,
     /// An htpasswd file of more users (bcrypt only).
     pub htpasswd: Option<RawHtpasswd>,
+    /// Users of an LDAP directory, asked after `users` and `htpasswd`.
+    pub ldap_auth: Option<RawLdapAuth>,
     /// Lockout after repeated failures.
     pub throttle: Option<RawThrottle>,
     /// Ordered ACL rules.

@@ -67,6 +67,7 @@ mod tests {
                 None,
             ),
             (Error::QueryTooLong(8192), StatusCode::URI_TOO_LONG, None),
+            (Error::Unavailable, StatusCode::SERVICE_UNAVAILABLE, None),
             (
                 Error::Internal("secret detail".into()),
                 StatusCode::INTERNAL_SERVER_ERROR,
