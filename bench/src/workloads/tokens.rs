@@ -93,9 +93,9 @@ pub async fn token_endpoint(env: &Env<'_>) -> Result<Row, BenchError> {
 }
 
 /// The LDAP rows: the static user measured first, then an LDAP user on an authd whose bind
-/// cache is warm, and on one without it. The target of the warm row is the static figure's
-/// half (a cache hit costs an HMAC, not a bcrypt); the cold row's is the same 2,000/s floor
-/// as above is not asked of it: it is bounded by slapd, reported for what it is.
+/// cache is warm, and on one without it. The warm row's target is half the static figure (a
+/// cache hit costs an HMAC, as a static user's cached login does); the cold row has none: it
+/// is bounded by slapd's search and binds, and reported for what it is.
 ///
 /// # Errors
 /// slapd's folder, an authd or a measurement could not be made.

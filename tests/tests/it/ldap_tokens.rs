@@ -134,12 +134,13 @@ async fn wrong_passwords_unknown_users_and_injections_are_refused() {
         before,
         "an empty password was sent to slapd"
     );
-    // The server never saw a filter with an unescaped metacharacter from a client.
+    // The server never saw a filter with an unescaped metacharacter from a client: each is the
+    // configured one, two terms, with no wildcard.
     let filters = slapd.filters();
     assert!(filters.len() >= 10, "{filters:?}");
     for filter in filters {
         assert!(
-            !filter.contains("uid=*") && !filter.contains("uid=d*") && !filter.contains(")(uid"),
+            filter.matches('(').count() == 3 && !filter.contains('*'),
             "{filter}"
         );
     }
