@@ -136,7 +136,12 @@ async fn wrong_passwords_unknown_users_and_injections_are_refused() {
     );
     // The server never saw a filter with an unescaped metacharacter from a client: each is the
     // configured one, two terms, with no wildcard.
-    let filters = slapd.filters();
+    // (authd's searches, not the harness's own readiness checks)
+    let filters: Vec<String> = slapd
+        .filters()
+        .into_iter()
+        .filter(|f| f.contains("inetOrgPerson"))
+        .collect();
     assert!(filters.len() >= 10, "{filters:?}");
     for filter in filters {
         assert!(
