@@ -99,6 +99,8 @@ pub enum Workload {
     Gc,
     /// authd's token endpoint, 32 clients.
     Token,
+    /// authd's token endpoint for an LDAP user (slapd), bind cache warm and off.
+    LdapToken,
     /// Tags list at two sizes.
     Tags,
     /// Catalog page at two sizes.

@@ -106,6 +106,10 @@ pub async fn run(plan: &Plan) -> Result<(), BenchError> {
         progress("token endpoint");
         rows.push(tokens::token_endpoint(&env).await?);
     }
+    if plan.runs(Workload::LdapToken) {
+        progress("token endpoint for an LDAP user");
+        rows.extend(tokens::ldap(&env).await?);
+    }
     if plan.runs(Workload::Tags) {
         progress("tags list (filling)");
         rows.extend(scaling::tags(&env).await?);

@@ -64,13 +64,8 @@ impl Stack {
         let certs = root.join("certs");
         gen_cert(&programs.bin_dir.join("authd"), &certs)?;
 
-        let authd_addr = free_addr()?;
-        let auth_yaml = root.join("auth.yaml");
-        write_yaml(&auth_yaml, &auth_config(authd_addr)?)?;
-        let mut cmd = Command::new(programs.bin_dir.join("authd"));
-        cmd.arg("--config").arg(&auth_yaml);
-        let mut authd = Daemon::spawn("authd", cmd, authd_addr, &root.join("authd.log"))?;
-        authd.wait_ready("/healthz", |s| s.is_success()).await?;
+        let authd = start_authd(&programs.bin_dir, root, "authd", &json!({})).await?;
+        let authd_addr = authd.addr;
 
         let realm = format!("http://{authd_addr}/auth");
         let bundle = certs.join("token.crt");
@@ -160,8 +155,33 @@ pub async fn start_collecting_berth(
     Ok(daemon)
 }
 
+/// An authd named `name` over `root` (which holds `certs/`), with the benchmark's user and
+/// the top-level keys of `extra` added to its auth.yaml (`root/{name}.yaml`).
+///
+/// # Errors
+/// The configuration could not be written or authd did not come up.
+pub async fn start_authd(
+    bin_dir: &Path,
+    root: &Path,
+    name: &str,
+    extra: &serde_json::Value,
+) -> Result<Daemon, BenchError> {
+    let addr = free_addr()?;
+    let mut config = auth_config(addr)?;
+    if let (Some(config), Some(extra)) = (config.as_object_mut(), extra.as_object()) {
+        config.extend(extra.clone());
+    }
+    let yaml = root.join(format!("{name}.yaml"));
+    write_yaml(&yaml, &config)?;
+    let mut cmd = Command::new(bin_dir.join("authd"));
+    cmd.arg("--config").arg(&yaml);
+    let mut authd = Daemon::spawn(name, cmd, addr, &root.join(format!("{name}.log")))?;
+    authd.wait_ready("/healthz", |s| s.is_success()).await?;
+    Ok(authd)
+}
+
 /// `authd gen-cert --out DIR`: token key + certificate (and TLS files, unused here).
-fn gen_cert(authd: &Path, out: &Path) -> Result<(), BenchError> {
+pub fn gen_cert(authd: &Path, out: &Path) -> Result<(), BenchError> {
     let run = Command::new(authd)
         .arg("gen-cert")
         .arg("--out")
@@ -178,7 +198,8 @@ fn gen_cert(authd: &Path, out: &Path) -> Result<(), BenchError> {
     ))
 }
 
-/// authd's auth.yaml: one user who may do everything, the catalog included.
+/// authd's auth.yaml: one user who may do everything, the catalog included, and every LDAP
+/// user (when an `ldap_auth` section is added) may pull.
 fn auth_config(addr: SocketAddr) -> Result<serde_json::Value, BenchError> {
     let hash = bcrypt::hash(PASSWORD, BCRYPT_COST).map_err(|e| BenchError::Config {
         what: "auth.yaml".into(),
@@ -197,6 +218,10 @@ fn auth_config(addr: SocketAddr) -> Result<serde_json::Value, BenchError> {
             "match": {"account": USER},
             "actions": ["*"],
             "comment": "the benchmark's user may do everything, the catalog included",
+        }, {
+            "match": {"account": "/.+/"},
+            "actions": ["pull"],
+            "comment": "LDAP users pull",
         }],
     }))
 }

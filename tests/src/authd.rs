@@ -93,8 +93,9 @@ impl AuthSpec {
         }
     }
 
-    /// The auth.yaml text for authd listening on `addr`, with token key/cert from `certs`.
-    fn yaml(&self, addr: &str, certs: &Path) -> String {
+    /// The auth.yaml text for authd listening on `addr`, with token key/cert from `certs` and
+    /// the top-level keys of `extra` (e.g. `ldap_auth`) added.
+    fn yaml(&self, addr: &str, certs: &Path, extra: &Value) -> String {
         let mut users = serde_json::Map::new();
         users.insert(String::new(), json!({}));
         for user in &self.users {
@@ -105,7 +106,7 @@ impl AuthSpec {
                 json!({"password": hash, "labels": user.labels}),
             );
         }
-        let config = json!({
+        let mut config = json!({
             "server": {"addr": addr},
             "token": {
                 "issuer": ISSUER,
@@ -117,6 +118,9 @@ impl AuthSpec {
             "users": users,
             "acl": self.acl,
         });
+        if let (Some(config), Some(extra)) = (config.as_object_mut(), extra.as_object()) {
+            config.extend(extra.clone());
+        }
         serde_yaml::to_string(&config).unwrap_or_else(|e| panic!("cannot write auth.yaml: {e}"))
     }
 }
@@ -147,8 +151,13 @@ pub struct Authd {
 impl Authd {
     /// Writes `dir/auth.yaml` and starts authd on a loopback port of its choosing.
     pub async fn start(dir: &Path, certs: &Path, spec: AuthSpec) -> Authd {
+        Authd::start_merged(dir, certs, spec, &json!({})).await
+    }
+
+    /// As [`Authd::start`], with the top-level keys of `extra` added to auth.yaml.
+    pub async fn start_merged(dir: &Path, certs: &Path, spec: AuthSpec, extra: &Value) -> Authd {
         let config = dir.join("auth.yaml");
-        std::fs::write(&config, spec.yaml("127.0.0.1:0", certs))
+        std::fs::write(&config, spec.yaml("127.0.0.1:0", certs, extra))
             .unwrap_or_else(|e| panic!("cannot write {}: {e}", config.display()));
         let config = config.to_string_lossy().into_owned();
         let daemon = Daemon::start(

@@ -47,10 +47,26 @@ impl TestEnv {
         extra: serde_json::Value,
         env: Vec<(String, String)>,
     ) -> TestEnv {
+        TestEnv::build(spec, delete_enabled, extra, env, &serde_json::json!({})).await
+    }
+
+    /// authd with `spec` plus the top-level keys of `auth_extra` in its auth.yaml (e.g.
+    /// `ldap_auth`), and registryd trusting it, deletes enabled.
+    pub async fn with_auth_extra(spec: AuthSpec, auth_extra: &serde_json::Value) -> TestEnv {
+        TestEnv::build(spec, true, serde_json::json!({}), Vec::new(), auth_extra).await
+    }
+
+    async fn build(
+        spec: AuthSpec,
+        delete_enabled: bool,
+        extra: serde_json::Value,
+        env: Vec<(String, String)>,
+        auth_extra: &serde_json::Value,
+    ) -> TestEnv {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create a temp dir: {e}"));
         let certs = dir.path().join("certs");
         gen_cert(&certs, &[]);
-        let authd = Authd::start(dir.path(), &certs, spec).await;
+        let authd = Authd::start_merged(dir.path(), &certs, spec, auth_extra).await;
         let auth = RegistryAuth::Token {
             realm: authd.realm(),
             rootcertbundle: certs.join("token.crt"),

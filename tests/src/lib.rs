@@ -43,6 +43,7 @@
 //!   containerd, which [`ctr`] drives with a hosts directory.
 //! - [`compose`]: the Dockerfile built from the host's binaries, docker-compose.yml run by
 //!   `docker-compose` in a temp project folder.
+//! - [`slapd`]: a real OpenLDAP server with people and groups, for `ldap_auth`.
 //! - [`cli`], [`docker`], [`skopeo`]: the client CLIs. Docker tests need `DOCKER_HOST` to name a
 //!   running daemon and fail (never skip) without one: run them through `./scripts/test`.
 
@@ -74,6 +75,7 @@ pub mod registry;
 pub mod registryd;
 pub mod seed;
 pub mod skopeo;
+pub mod slapd;
 pub mod spawned;
 pub mod tokens;
 pub mod uploads;

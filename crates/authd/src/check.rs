@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use token::Scope;
 
-use crate::authn::Identity;
+use crate::authn::{Backend, Identity};
 use crate::config::Config;
 use crate::flow::rule_label;
 use crate::issue;
@@ -36,6 +36,12 @@ pub fn report(
         None if !config.authn.backends.is_empty() => writeln!(out, "account {account:?} is not a static user: another authenticator may accept it, with labels check cannot know; rules evaluated without labels"),
         None => writeln!(out, "account {account:?} is not a configured user (it could not log in); rules evaluated anyway"),
     };
+    for backend in config.authn.backends.iter().filter(|_| known.is_none()) {
+        let _ = match backend {
+            Backend::Ldap(ldap) => writeln!(out, "  it may be an LDAP account of {}: its labels come from the directory at login and are not looked up here", ldap.describe()),
+            Backend::Ext(_) => writeln!(out, "  it may be accepted by the ext_auth program, which check does not run"),
+        };
+    }
     if issue::check_service(config, service).is_err() {
         let _ = writeln!(
             out,

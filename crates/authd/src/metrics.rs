@@ -9,3 +9,7 @@ pub const RELOADS: &str = "authd_config_reloads_total";
 pub const CONFIG_OK: &str = "authd_config_last_reload_ok";
 /// Seconds spent signing one token.
 pub const SIGN_SECONDS: &str = "authd_sign_seconds";
+/// Binds sent to the LDAP server, labelled by `result` (ok, invalid_credentials, error).
+pub const LDAP_BINDS: &str = "authd_ldap_binds_total";
+/// LDAP logins answered from the cache of recent successes, without the server.
+pub const LDAP_CACHE_HITS: &str = "authd_ldap_cache_hits_total";

@@ -9,7 +9,8 @@
 //! - [`tls`]: PEM certificate and key loading, the rustls acceptor; [`tls_policy`]: docker_auth's
 //!   TLS version, cipher suite and curve settings by their Go names, mapped to rustls.
 //! - [`htpasswd`]: bcrypt hashes and htpasswd files, parsed strictly; [`passwords`]: checking a
-//!   password so that every failure costs the same, with a keyed cache of recent successes.
+//!   password so that every failure costs the same, with a [`login_cache`] of recent successes
+//!   (keyed digests from [`mac`]).
 //! - [`logging`]: text or JSON log lines; [`metrics`]: the Prometheus recorder.
 //! - [`error`]: this crate's one error type.
 
@@ -19,6 +20,7 @@ pub mod htpasswd;
 pub mod limits;
 pub mod listen;
 pub mod logging;
+pub mod login_cache;
 pub mod mac;
 pub mod metrics;
 pub mod passwords;

@@ -2,20 +2,18 @@
 //! the user is: an unknown user is checked against a decoy of the highest cost in the
 //! configuration, and a wrong password for a user whose hash is cheaper is followed by decoys of
 //! each cost from the user's up to the highest, so every failure runs 2^max rounds
-//! (2^c + 2^c + 2^(c+1) + … + 2^(max-1) = 2^max). Successes are remembered in a bounded cache
-//! keyed by an HMAC under a per-instance random key, so a client asking for a token per request
-//! does not pay a bcrypt each time and a memory dump shows nothing to test guesses against.
+//! (2^c + 2^c + 2^(c+1) + … + 2^(max-1) = 2^max). Successes are remembered in a
+//! [`LoginCache`], so a client asking for a token per request does not pay a bcrypt each time.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use quick_cache::sync::Cache;
 use rand::RngCore as _;
 
 use crate::error::Error;
 use crate::htpasswd::BcryptHash;
-use crate::mac;
+use crate::login_cache::LoginCache;
 
 /// How many recent successful logins are remembered.
 const CACHE_CAPACITY: usize = 10_000;
@@ -26,9 +24,8 @@ pub struct Passwords {
     decoys: BTreeMap<u32, BcryptHash>,
     /// The highest cost of any user's hash (bcrypt's default when there are none).
     max_cost: u32,
-    /// Keys are HMAC(user, password, hash) under `cache_key`.
-    cache: Cache<[u8; 32], ()>,
-    cache_key: [u8; 32],
+    /// Keyed by (user, password, hash); a hash change is a different key, so no expiry.
+    cache: LoginCache<()>,
     /// Histogram of seconds per bcrypt verification.
     seconds_metric: String,
     /// Counter of checks answered from the cache.
@@ -67,8 +64,7 @@ impl Passwords {
         Ok(Self {
             decoys,
             max_cost,
-            cache: Cache::new(CACHE_CAPACITY),
-            cache_key: random_bytes(),
+            cache: LoginCache::new(CACHE_CAPACITY, None),
             seconds_metric: format!("{metric_prefix}_bcrypt_seconds"),
             hits_metric: format!("{metric_prefix}_bcrypt_cache_hits_total"),
         })
@@ -86,10 +82,8 @@ impl Passwords {
         hash: Option<&BcryptHash>,
     ) -> Result<bool, Error> {
         let key = hash.map(|h| {
-            mac::tag(
-                &self.cache_key,
-                &[user.as_bytes(), password.as_bytes(), h.as_str().as_bytes()],
-            )
+            self.cache
+                .key(&[user.as_bytes(), password.as_bytes(), h.as_str().as_bytes()])
         });
         if key.is_some_and(|k| self.cache.get(&k).is_some()) {
             metrics::counter!(self.hits_metric.clone()).increment(1);

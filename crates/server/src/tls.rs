@@ -1,7 +1,7 @@
 //! TLS for both daemons: a certificate chain and key read from PEM, and the rustls acceptor
 //! (HTTP/2 and HTTP/1.1 by ALPN, versions and suites as a [`TlsPolicy`] allows) that asks a
 //! resolver for the certificate at each handshake, so a daemon that reloads its configuration
-//! can swap it.
+//! can swap it; and a client configuration trusting a given CA.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -67,6 +67,31 @@ pub fn acceptor(
         .with_cert_resolver(certs);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// A client configuration trusting only the CA certificates in `ca_pem` (for authd's LDAP
+/// connections when `ca_certificate` is set).
+///
+/// # Errors
+/// A reason when the PEM holds no usable certificate.
+pub fn client_config(ca_pem: &[u8]) -> Result<rustls::ClientConfig, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut &ca_pem[..]) {
+        let cert = cert.map_err(|e| format!("unreadable certificate: {e}"))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("unusable CA certificate: {e}"))?;
+    }
+    if roots.is_empty() {
+        return Err("no certificate in the CA file".to_owned());
+    }
+    Ok(rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots)
+    .with_no_client_auth())
 }
 
 /// One certificate for the life of the process.

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use super::ext_auth::ExtAuth;
+use super::ldap::Ldap;
 use super::{Credentials, Identity, Users};
 use crate::error::Error;
 
@@ -24,12 +25,15 @@ pub enum Verdict {
 pub enum Backend {
     /// `ext_auth`: an external program.
     Ext(ExtAuth),
+    /// `ldap_auth`: search-then-bind against an LDAP server.
+    Ldap(Box<Ldap>),
 }
 
 impl Backend {
     async fn authenticate(&self, creds: &Credentials) -> Result<Verdict, Error> {
         match self {
             Backend::Ext(ext) => ext.authenticate(creds).await,
+            Backend::Ldap(ldap) => ldap.authenticate(creds).await,
         }
     }
 }

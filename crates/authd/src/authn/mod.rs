@@ -1,7 +1,8 @@
 //! Authentication: the users of `auth.yaml` and of an htpasswd file, checked with the shared
 //! [`Passwords`] (bcrypt off the async runtime, the same cost for every failure, a bounded cache
 //! of recent successes so a client asking for a token per push or pull does not pay a full
-//! bcrypt each time).
+//! bcrypt each time); the other backends ([`ldap`]) and the order they are asked in
+//! ([`chain`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use crate::error::Error;
 
 pub mod chain;
 pub mod ext_auth;
+pub mod ldap;
 pub use chain::{Authenticators, Backend, Verdict};
 
 /// One user as written in `auth.yaml`.
@@ -35,7 +37,8 @@ pub struct Identity {
     pub account: String,
     /// The account's labels.
     pub labels: BTreeMap<String, Vec<String>>,
-    /// The stored hash, which refresh tokens are bound to; `None` for anonymous.
+    /// The stored hash, which refresh tokens are bound to; `None` for anonymous and for
+    /// accounts of other backends (LDAP), which get no refresh token.
     pub password: Option<BcryptHash>,
 }
 

@@ -20,6 +20,7 @@ use token::{KidStyle, SigningKey};
 use crate::acl::matcher::IpRange;
 use crate::acl::Acl;
 use crate::authn::ext_auth::ExtAuth;
+use crate::authn::ldap::{settings::Settings as LdapSettings, Ldap};
 use crate::authn::{parse_htpasswd, Authenticators, Backend, Users};
 use crate::error::Error;
 use crate::ext_authz::ExtAuthz;
@@ -260,6 +261,10 @@ pub fn load(path: &Path) -> Result<Config, Error> {
         backends.push(Backend::Ext(ExtAuth::new(
             Program::new("ext_auth", p, base).map_err(bad)?,
         )));
+    }
+    if let Some(ldap) = raw.ldap_auth {
+        let settings = LdapSettings::load(ldap, path, &mut sources, resolve)?;
+        backends.push(Backend::Ldap(Box::new(Ldap::new(settings))));
     }
     let ext_authz = match raw.ext_authz {
         Some(p) => Some(ExtAuthz::new(

@@ -1,5 +1,5 @@
 //! The shape of `auth.yaml` as written: docker_auth's keys (`server`, `token`, `users`, `acl`,
-//! `ext_auth`, `ext_authz`, and the refused [`unsupported`] sections) plus ours (`htpasswd`,
+//! `ldap_auth`, `ext_auth`, `ext_authz`, and the refused [`unsupported`] sections) plus ours (`htpasswd`,
 //! `throttle`, `server.trusted_proxies`, `server.timeouts`, `server.max_connections`,
 //! `server.max_header_bytes`, `server.debug`, `token.services`, `token.refresh_expiration`).
 //! Unknown keys
@@ -18,6 +18,7 @@ use server::tls_policy::{self, GoName};
 
 use crate::acl::matcher::IpRange;
 use crate::acl::Rule;
+use crate::authn::ldap::settings::RawLdapAuth;
 use crate::authn::User;
 
 use super::unsupported::{self, Refused};
@@ -35,6 +36,8 @@ pub struct RawConfig {
     pub users: BTreeMap<String, User>,
     /// An htpasswd file of more users (bcrypt only).
     pub htpasswd: Option<RawHtpasswd>,
+    /// Users of an LDAP directory, asked after `users` and `htpasswd`.
+    pub ldap_auth: Option<RawLdapAuth>,
     /// Lockout after repeated failures.
     pub throttle: Option<RawThrottle>,
     /// Ordered ACL rules.

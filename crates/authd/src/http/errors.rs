@@ -68,6 +68,11 @@ mod tests {
             ),
             (Error::QueryTooLong(8192), StatusCode::URI_TOO_LONG, None),
             (
+                Error::Backend("ldap_auth".into()),
+                StatusCode::SERVICE_UNAVAILABLE,
+                None,
+            ),
+            (
                 Error::Internal("secret detail".into()),
                 StatusCode::INTERNAL_SERVER_ERROR,
                 None,

@@ -174,7 +174,7 @@ fn a_bad_config_is_refused_with_file_line_and_reason() {
     assert!(!ok);
     assert!(
         err.contains("auth.yaml")
-            && err.contains("unknown field `ldap_auth`")
+            && err.contains("ldap_auth: missing field `addr`")
             && err.contains("line"),
         "{err}"
     );
