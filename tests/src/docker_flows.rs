@@ -1,6 +1,7 @@
 //! What the docker tests do with the real Docker daemon beyond single commands: make a tiny image
 //! to push, recognise a refusal for lack of rights, and retry a command while a change lands.
 
+use std::path::Path;
 use std::time::Duration;
 
 use crate::cli::Output;
@@ -55,6 +56,55 @@ pub fn assert_denied(out: &Output, what: &str) {
     assert!(
         refused && !broken,
         "{what} failed, but not as a refusal of rights:\n{text}"
+    );
+}
+
+/// Asserts that `docker login` to `host` as `user` with `password` fails as unauthorized.
+///
+/// # Panics
+/// When the login succeeds or fails for another reason.
+pub fn assert_login_refused(docker: &Docker, host: &str, user: &str, password: &str) {
+    let out = docker.login(host, user, password);
+    assert!(
+        !out.success,
+        "login as {user} with a wrong password succeeded: {}",
+        out.all()
+    );
+    assert!(
+        out.all().to_lowercase().contains("unauthorized"),
+        "{}",
+        out.all()
+    );
+}
+
+/// The README's live ACL edit: `bob` tags `app` as `bobs_app` and is refused its push; a rule
+/// giving bob `bob/*` is prepended to the running `auth_yaml` (written in place, as an editor
+/// does); the push then succeeds within 3 s, without a restart (which the caller checks its own
+/// way).
+///
+/// # Panics
+/// When the first push is not refused or the second does not succeed.
+pub async fn acl_edit_lets_bob_push(bob: &Docker, app: &str, bobs_app: &str, auth_yaml: &Path) {
+    bob.ok(&["tag", app, bobs_app]);
+    bob.remember(bobs_app);
+    assert_denied(
+        &bob.run(&["push", bobs_app]),
+        "bob's push before the ACL edit",
+    );
+    crate::auth_yaml::prepend_rule(
+        auth_yaml,
+        r#"{match: {account: bob, name: "bob/*"}, actions: [push, pull], comment: "bob owns bob/*"}"#,
+        crate::auth_yaml::Write::InPlace,
+    );
+    let out = retry(15, Duration::from_millis(200), || {
+        bob.run(&["push", bobs_app])
+    })
+    .await;
+    assert!(
+        out.success,
+        "bob's push still refused 3 s after the ACL edit of {}:\n{}",
+        auth_yaml.display(),
+        out.all()
     );
 }
 

@@ -13,24 +13,12 @@ use std::time::Duration;
 use berth_tests::auth_yaml::{self, Write};
 use berth_tests::compose::{build_image, Compose, IMAGE, UID};
 use berth_tests::docker::Docker;
-use berth_tests::docker_flows::{assert_denied, forget, retry};
-use berth_tests::quickstart::{bash, block_after, EXAMPLE_PORTS, REGISTRY};
-use serde_json::Value;
+use berth_tests::docker_flows::{acl_edit_lets_bob_push, forget};
+use berth_tests::quickstart::{EXAMPLE_PORTS, REGISTRY};
 
-use crate::journey::{readme, README_MARKER};
+use crate::journey::{login, readme_journey};
 
 const SERVICES: [&str; 2] = ["authd", "registryd"];
-
-fn login(user: &str, password: &str) -> Docker {
-    let docker = Docker::connect();
-    let out = docker.login(REGISTRY, user, password);
-    assert!(
-        out.success,
-        "docker login {REGISTRY} as {user} failed:\n{}",
-        out.all()
-    );
-    docker
-}
 
 /// Waits for both services, then checks that Docker runs the file's healthcheck on each.
 async fn both_healthy(compose: &Compose, docker: &Docker) {
@@ -68,25 +56,8 @@ async fn compose_as_written(docker: &Docker) {
     both_healthy(&compose, docker).await;
 
     // The README's lines after ./scripts/run, as written, against the containers.
-    let block = block_after(&readme(), README_MARKER);
-    let work = tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create a temp dir: {e}"));
-    let out = bash(&block, work.path(), &work.path().join("docker"));
     let app = format!("{REGISTRY}/alice/app:1");
-    let cleaner = Docker::connect();
-    cleaner.remember(&app);
-    assert!(
-        out.success,
-        "the README's lines failed against docker-compose:\n{block}\n---\n{}",
-        out.all()
-    );
-    let catalog = out.stdout.lines().last().unwrap_or_default();
-    let catalog: Value = serde_json::from_str(catalog)
-        .unwrap_or_else(|e| panic!("last line {catalog:?} is not JSON: {e}"));
-    assert_eq!(
-        catalog["repositories"],
-        serde_json::json!(["alice/app"]),
-        "catalog after the README's push"
-    );
+    let (cleaner, _work) = readme_journey(&app, "docker-compose");
     let bob = login("bob", "bob-pass");
     forget(&cleaner, &app);
     let pulled = bob.run(&["pull", &app]);
@@ -117,26 +88,7 @@ async fn compose_as_written(docker: &Docker) {
     // An edit of the mounted auth.yaml reaches bob's next push, without a restart.
     let authd_started = compose.inspect(docker, "authd", "{{.State.StartedAt}}");
     let bobs_app = format!("{REGISTRY}/bob/app:1");
-    bob.ok(&["tag", &app, &bobs_app]);
-    bob.remember(&bobs_app);
-    assert_denied(
-        &bob.run(&["push", &bobs_app]),
-        "bob's push before the ACL edit",
-    );
-    auth_yaml::prepend_rule(
-        &compose.auth_yaml(),
-        r#"{match: {account: bob, name: "bob/*"}, actions: [push, pull], comment: "bob owns bob/*"}"#,
-        Write::InPlace,
-    );
-    let out = retry(15, Duration::from_millis(200), || {
-        bob.run(&["push", &bobs_app])
-    })
-    .await;
-    assert!(
-        out.success,
-        "bob's push still refused 3 s after editing the mounted auth.yaml:\n{}",
-        out.all()
-    );
+    acl_edit_lets_bob_push(&bob, &app, &bobs_app, &compose.auth_yaml()).await;
     assert_eq!(
         compose.inspect(docker, "authd", "{{.State.StartedAt}}"),
         authd_started,

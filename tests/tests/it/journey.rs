@@ -8,22 +8,20 @@
 
 use std::net::TcpListener;
 use std::process::Command;
-use std::time::Duration;
 
-use berth_tests::auth_yaml::{self, Write};
 use berth_tests::authd::gen_cert;
 use berth_tests::bins::binary;
 use berth_tests::bins::repo_root;
 use berth_tests::cli::run;
 use berth_tests::docker::Docker;
-use berth_tests::docker_flows::{assert_denied, forget, import_tiny, retry};
+use berth_tests::docker_flows::{acl_edit_lets_bob_push, assert_denied, forget, import_tiny};
 use berth_tests::quickstart::{bash, block_after, Quickstart, AUTHD_URL, REGISTRY};
 use serde_json::Value;
 
 /// The README marks the block of commands that follow `./scripts/run` with this comment.
-pub(crate) const README_MARKER: &str = "<!-- journey: the lines after ./scripts/run -->";
+const README_MARKER: &str = "<!-- journey: the lines after ./scripts/run -->";
 
-pub(crate) fn readme() -> String {
+fn readme() -> String {
     let path = repo_root().join("README.md");
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
@@ -33,7 +31,8 @@ fn image(name: &str) -> String {
     format!("{REGISTRY}/{name}")
 }
 
-fn login(user: &str, password: &str) -> Docker {
+/// A Docker client logged in to the README's registry as `user`.
+pub(crate) fn login(user: &str, password: &str) -> Docker {
     let docker = Docker::connect();
     let out = docker.login(REGISTRY, user, password);
     assert!(
@@ -92,26 +91,9 @@ async fn the_readme_journey_works_as_written() {
     );
 
     // The README's lines after ./scripts/run, as written: login, push, catalog token, catalog.
-    let block = block_after(&readme(), README_MARKER);
-    let work = tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create a temp dir: {e}"));
-    let docker_config = work.path().join("docker");
-    let out = bash(&block, work.path(), &docker_config);
     let app = image("alice/app:1");
-    let cleaner = Docker::connect();
-    cleaner.remember(&app);
-    assert!(
-        out.success,
-        "the README's lines failed:\n{block}\n---\n{}",
-        out.all()
-    );
-    let catalog = out.stdout.lines().last().unwrap_or_default();
-    let catalog: Value = serde_json::from_str(catalog)
-        .unwrap_or_else(|e| panic!("last line {catalog:?} is not JSON: {e}"));
-    assert_eq!(
-        catalog["repositories"],
-        serde_json::json!(["alice/app"]),
-        "catalog after the README's push"
-    );
+    let (cleaner, work) = readme_journey(&app, "./scripts/run");
+    let docker_config = work.path().join("docker");
 
     // bob (group readers) pulls what alice pushed, but pushes nowhere.
     forget(&cleaner, &app);
@@ -158,26 +140,7 @@ async fn the_readme_journey_works_as_written() {
 
     // An ACL edit while Berth runs reaches bob's next push, without a restart.
     let bobs_app = image("bob/app:1");
-    bob.ok(&["tag", &app, &bobs_app]);
-    bob.remember(&bobs_app);
-    assert_denied(
-        &bob.run(&["push", &bobs_app]),
-        "bob's push before the ACL edit",
-    );
-    auth_yaml::prepend_rule(
-        &berth.auth_yaml(),
-        r#"{match: {account: bob, name: "bob/*"}, actions: [push, pull], comment: "bob owns bob/*"}"#,
-        Write::InPlace,
-    );
-    let out = retry(15, Duration::from_millis(200), || {
-        bob.run(&["push", &bobs_app])
-    })
-    .await;
-    assert!(
-        out.success,
-        "bob's push still refused 3 s after the ACL edit:\n{}",
-        out.all()
-    );
+    acl_edit_lets_bob_push(&bob, &app, &bobs_app, &berth.auth_yaml()).await;
     berth.process.assert_running();
     let log = berth.process.log_text();
     assert_eq!(
@@ -337,4 +300,30 @@ fn readme_acl_cookbook_grants_what_it_says() {
             "cookbook: {account:?} from {ip} asking {scope}"
         );
     }
+}
+
+/// Runs the README's lines after `./scripts/run` as written (login, push, catalog token,
+/// catalog) in a temp folder whose `docker` subfolder is their Docker config; asserts they
+/// succeed against `daemons` and print the catalog `["alice/app"]`. Returns a client that
+/// removes the pushed `app` at the end, and the folder.
+pub(crate) fn readme_journey(app: &str, daemons: &str) -> (Docker, tempfile::TempDir) {
+    let block = block_after(&readme(), README_MARKER);
+    let work = tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create a temp dir: {e}"));
+    let out = bash(&block, work.path(), &work.path().join("docker"));
+    let cleaner = Docker::connect();
+    cleaner.remember(app);
+    assert!(
+        out.success,
+        "the README's lines failed against {daemons}:\n{block}\n---\n{}",
+        out.all()
+    );
+    let catalog = out.stdout.lines().last().unwrap_or_default();
+    let catalog: Value = serde_json::from_str(catalog)
+        .unwrap_or_else(|e| panic!("last line {catalog:?} is not JSON: {e}"));
+    assert_eq!(
+        catalog["repositories"],
+        serde_json::json!(["alice/app"]),
+        "catalog after the README's push"
+    );
+    (cleaner, work)
 }

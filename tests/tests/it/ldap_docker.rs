@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use berth_tests::docker::Docker;
-use berth_tests::docker_flows::{assert_denied, forget, import_tiny};
+use berth_tests::docker_flows::{assert_denied, assert_login_refused, forget, import_tiny};
 use berth_tests::slapd::{people, Slapd};
 use serde_json::json;
 
@@ -19,17 +19,7 @@ async fn docker_login_push_pull_as_ldap_users_decided_by_their_groups() {
     let host = env.registry_host();
     let image = format!("{host}/dev/app:1");
 
-    let out = docker.login(&host, "dave", "erin-pass");
-    assert!(
-        !out.success,
-        "login with a wrong password succeeded: {}",
-        out.all()
-    );
-    assert!(
-        out.all().to_lowercase().contains("unauthorized"),
-        "{}",
-        out.all()
-    );
+    assert_login_refused(&docker, &host, "dave", "erin-pass");
 
     let out = docker.login(&host, "dave", "dave-pass");
     assert!(

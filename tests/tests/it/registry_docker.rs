@@ -6,6 +6,7 @@
 use berth_tests::auth_yaml::{self, Write};
 use berth_tests::content::{Content, Image};
 use berth_tests::docker::Docker;
+use berth_tests::docker_flows::assert_login_refused;
 use berth_tests::env::TestEnv;
 use berth_tests::oci_layout::OciLayout;
 use berth_tests::registry::header;
@@ -40,6 +41,18 @@ fn pushed_digest(output: &str) -> String {
         .to_string()
 }
 
+/// Loads `image` as `local`, pushes it as `remote`, removes both and pulls `remote` back,
+/// checking the pull names the pushed digest.
+fn push_and_pull_back(docker: &Docker, env: &TestEnv, image: &Image, local: &str, remote: &str) {
+    let local = load(docker, env, image, local);
+    docker.ok(&["tag", &local, remote]);
+    docker.remember(remote);
+    let digest = pushed_digest(&docker.ok(&["push", remote]));
+    docker.ok(&["rmi", remote, &local]);
+    let out = docker.ok(&["pull", remote]);
+    assert!(out.contains(&format!("Digest: {digest}")), "{out}");
+}
+
 fn count(output: &str, needle: &str) -> usize {
     output.lines().filter(|l| l.contains(needle)).count()
 }
@@ -50,17 +63,7 @@ async fn docker_login_push_pull_share_deny_logout() {
     let env = TestEnv::standard().await;
     let host = env.registry_host();
 
-    let out = docker.login(&host, "alice", "wrong-pass");
-    assert!(
-        !out.success,
-        "login with a wrong password succeeded: {}",
-        out.all()
-    );
-    assert!(
-        out.all().to_lowercase().contains("unauthorized"),
-        "{}",
-        out.all()
-    );
+    assert_login_refused(&docker, &host, "alice", "wrong-pass");
     assert!(
         !docker.config_json().contains(&host),
         "a failed login stored credentials"
@@ -214,14 +217,8 @@ async fn docker_works_with_an_htpasswd_registry() {
         "amd64",
         vec![Content::tar_layer("a", 1000), Content::tar_layer("b", 2000)],
     );
-    let local = load(&docker, &env, &image, "berth-test/basic:v1");
     let remote = format!("{host}/team/basic:v1");
-    docker.ok(&["tag", &local, &remote]);
-    docker.remember(&remote);
-    let digest = pushed_digest(&docker.ok(&["push", &remote]));
-    docker.ok(&["rmi", &remote, &local]);
-    let out = docker.ok(&["pull", &remote]);
-    assert!(out.contains(&format!("Digest: {digest}")), "{out}");
+    push_and_pull_back(&docker, &env, &image, "berth-test/basic:v1", &remote);
     docker.ok(&["logout", &host]);
     docker.ok(&["rmi", &remote]);
     assert!(
@@ -287,14 +284,8 @@ async fn docker_logs_in_pushes_and_pulls_as_an_ext_auth_user() {
     );
 
     let image = Image::oci("amd64", vec![Content::tar_layer("ext", 3000)]);
-    let local = load(&docker, &env, &image, "berth-test/ext:v1");
     let remote = format!("{host}/team/ext:v1");
-    docker.ok(&["tag", &local, &remote]);
-    docker.remember(&remote);
-    let digest = pushed_digest(&docker.ok(&["push", &remote]));
-    docker.ok(&["rmi", &remote, &local]);
-    let out = docker.ok(&["pull", &remote]);
-    assert!(out.contains(&format!("Digest: {digest}")), "{out}");
+    push_and_pull_back(&docker, &env, &image, "berth-test/ext:v1", &remote);
     let calls = std::fs::read_to_string(env.dir.path().join("calls")).unwrap_or_default();
     assert!(
         calls.lines().all(|l| l == "carol") && calls.lines().count() >= 3,

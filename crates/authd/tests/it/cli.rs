@@ -29,6 +29,16 @@ fn run(cmd: &mut Command, stdin: &str) -> (bool, String, String) {
     )
 }
 
+/// `authd check --config CONFIG ARGS…`, which must succeed; its stdout.
+fn check(config: &std::path::Path, args: &[&str]) -> String {
+    let (ok, out, err) = run(
+        authd().arg("check").arg("--config").arg(config).args(args),
+        "",
+    );
+    assert!(ok, "{err}");
+    out
+}
+
 #[test]
 fn hash_password_makes_a_verifiable_bcrypt_hash() {
     let (ok, out, err) = run(
@@ -48,18 +58,17 @@ fn check_says_what_is_granted_and_why() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let config = dir.path().join("auth.yaml");
     std::fs::write(&config, yaml(STANDARD_ACL, "")).unwrap_or_else(|e| panic!("{e}"));
-    let (ok, out, err) = run(
-        authd().arg("check").arg("--config").arg(&config).args([
+    let out = check(
+        &config,
+        &[
             "--account",
             "bob",
             "--scope",
             "repository:x:pull,push",
             "--scope",
             "registry:catalog:*",
-        ]),
-        "",
+        ],
     );
-    assert!(ok, "{err}");
     assert!(
         out.contains("repository:x:pull,push -> [pull] by acl[4]"),
         "{out}"
@@ -106,8 +115,9 @@ fn check_leaves_ext_authz_scopes_to_the_program_without_running_it() {
     let config = dir.path().join("auth.yaml");
     let extra = format!("ext_authz: {{command: {}}}", program.display());
     std::fs::write(&config, yaml(STANDARD_ACL, &extra)).unwrap_or_else(|e| panic!("{e}"));
-    let (ok, out, err) = run(
-        authd().arg("check").arg("--config").arg(&config).args([
+    let out = check(
+        &config,
+        &[
             "--account",
             "bob",
             "--ip",
@@ -116,10 +126,8 @@ fn check_leaves_ext_authz_scopes_to_the_program_without_running_it() {
             "repository:x:pull,push",
             "--scope",
             "registry:catalog:*",
-        ]),
-        "",
+        ],
     );
-    assert!(ok, "{err}");
     assert!(
         out.contains("repository:x:pull,push -> [pull] by acl[4]"),
         "{out}"
@@ -144,16 +152,10 @@ fn check_warns_of_rules_that_can_never_match_with_their_line() {
         .map(|i| i + 1)
         .unwrap_or_else(|| panic!("{text}"));
     std::fs::write(&config, text).unwrap_or_else(|e| panic!("{e}"));
-    let (ok, out, err) = run(
-        authd().arg("check").arg("--config").arg(&config).args([
-            "--account",
-            "bob",
-            "--scope",
-            "repository:bob/x:push",
-        ]),
-        "",
+    let out = check(
+        &config,
+        &["--account", "bob", "--scope", "repository:bob/x:push"],
     );
-    assert!(ok, "{err}");
     let want = format!(
         "warning: {}:{line}: acl[0]: unknown placeholder ${{user}}",
         config.display()
