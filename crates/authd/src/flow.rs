@@ -165,7 +165,7 @@ async fn run(
                 &config.token.refresh_secret,
                 &config.authn.users,
                 token,
-                refresh::now(),
+                token::unix_now(),
             );
             settle(attempt, who)?
         }
@@ -180,7 +180,7 @@ async fn run(
     let grants = issue::authorize(config, &who, service, Some(req.ip), &req.scopes).await?;
     let mut response = issue::sign(config, &who, service, &grants)?;
     if req.offline && matches!(req.proof, Proof::Credentials(_)) {
-        let expires = refresh::now().saturating_add(config.token.refresh_ttl.as_secs());
+        let expires = token::unix_now().saturating_add(config.token.refresh_ttl.as_secs());
         response.refresh_token = refresh::mint(&config.token.refresh_secret, &who, expires);
     }
     Ok((who, grants, response))

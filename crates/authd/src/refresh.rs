@@ -3,8 +3,6 @@
 //! password hash, so it stops working when it expires, when the user is removed or the password
 //! changes (or the signing key, which the secret derives from, is replaced).
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::RngCore;
@@ -15,13 +13,6 @@ use crate::mac;
 
 /// The format's tag; `brt1` tokens (no expiry) are no longer accepted.
 const PREFIX: &str = "brt2";
-
-/// Seconds since the Unix epoch, now.
-pub fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
 
 /// A new refresh token for `identity`, valid until `expires` (Unix seconds); `None` for an
 /// account without password (anonymous).

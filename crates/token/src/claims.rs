@@ -66,6 +66,14 @@ pub struct Claims {
     pub access: Vec<Access>,
 }
 
+/// Seconds since the Unix epoch (0 for a clock set before it): the time base of `exp`, `nbf`
+/// and `iat`, and of anything else that expires alongside tokens.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 impl Claims {
     /// Claims valid from now for `ttl`, with a fresh random `jti`.
     pub fn new(
@@ -75,9 +83,7 @@ impl Claims {
         ttl: Duration,
         access: Vec<Access>,
     ) -> Self {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = unix_now();
         Claims {
             iss: issuer.to_owned(),
             sub: subject.to_owned(),

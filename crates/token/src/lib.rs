@@ -17,7 +17,7 @@ pub mod scope;
 pub mod verify;
 
 pub use challenge::Challenge;
-pub use claims::{Access, Audience, Claims};
+pub use claims::{unix_now, Access, Audience, Claims};
 pub use keys::{KeyError, KidStyle, SigningKey};
 pub use name::{NameError, RepoName};
 pub use scope::{parse_scopes, Scope, ScopeError};

@@ -242,9 +242,9 @@ async fn refresh_tokens_expire_after_refresh_expiration() {
         "  expiration: 300\n  refresh_expiration: 86400\n",
     );
     let authd = Authd::start(&config).await;
-    let before = authd::refresh::now();
+    let before = token::unix_now();
     let refresh = login(&authd).await;
-    let after = authd::refresh::now();
+    let after = token::unix_now();
     let redeem = |t: String| {
         let authd = &authd;
         async move {
@@ -272,7 +272,7 @@ async fn refresh_tokens_expire_after_refresh_expiration() {
     let secret = authd.app.config.load().token.refresh_secret;
     let users = authd.app.config.load().authn.users.clone();
     let alice = users.current("alice").unwrap_or_else(|| panic!("no alice"));
-    let expired = authd::refresh::mint(&secret, &alice, authd::refresh::now() - 1)
+    let expired = authd::refresh::mint(&secret, &alice, token::unix_now() - 1)
         .unwrap_or_else(|| panic!("no token"));
     let extended = refresh.replace(
         &format!(".{stamp}."),

@@ -3,7 +3,6 @@
 //! verification each time.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use quick_cache::sync::Cache;
 use sha2::{Digest as _, Sha256};
@@ -33,12 +32,6 @@ impl std::fmt::Debug for BearerAuth {
             .field("service", &self.service)
             .finish_non_exhaustive()
     }
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 impl BearerAuth {
@@ -104,13 +97,13 @@ impl BearerAuth {
     fn verified(&self, token: &str) -> Result<Arc<Claims>, token::VerifyError> {
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         if let Some(claims) = self.cache.get(&key) {
-            if claims.exp > now() {
+            if claims.exp > token::unix_now() {
                 return Ok(claims);
             }
             self.cache.remove(&key);
         }
         let claims = Arc::new(self.verifier.verify(token)?);
-        if claims.exp > now() {
+        if claims.exp > token::unix_now() {
             self.cache.insert(key, claims.clone());
         }
         Ok(claims)
