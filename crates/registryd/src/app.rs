@@ -2,7 +2,8 @@
 //! routes and request observer), and [`serve`] runs it with the shared accept loop (crate
 //! `server`) on an already-bound listener, plain or TLS, until shutdown, then lets the queued
 //! database writes commit. `/metrics` is on the main router unless `http.debug.addr` gives it
-//! a listener of its own.
+//! a listener of its own; the web pages ([`crate::ui`]) are under `/ui/` unless `ui.enabled` is
+//! false.
 
 use std::future::Future;
 use std::path::Path;
@@ -83,6 +84,12 @@ pub async fn build(cfg: &Config) -> Result<App, Error> {
             "/metrics",
             get(|State(s): State<Arc<AppState>>| server::metrics::render(s.metrics.clone())),
         )
+    } else {
+        router
+    };
+    let router = if cfg.ui.enabled {
+        let ui = crate::ui::UiState::new(&cfg.ui, cfg.auth.as_ref(), cfg.http.tls.is_some())?;
+        router.merge(crate::ui::router(Arc::new(ui)))
     } else {
         router
     };

@@ -9,6 +9,7 @@
 //! - [`service`]: behaviour — uploads, blobs, manifests, listings, referrers, and the
 //!   pull-through cache of upstream registries (`service/proxy/`).
 //! - [`db`] (SQLite metadata, all SQL) and [`storage`] (blob bytes, all paths).
+//! - [`ui`]: the web pages for people under `/ui/`, beside [`routes`], calling [`service`].
 //! - [`names`], [`error`], [`config`]: shared vocabulary; [`drain`]: connection hygiene for
 //!   requests answered before their body was read.
 //!
@@ -32,6 +33,7 @@ pub mod names;
 pub mod routes;
 pub mod service;
 pub mod storage;
+pub mod ui;
 
 pub use app::{build, serve, App};
 pub use config::Config;

@@ -70,15 +70,21 @@ impl BasicAuth {
             .map_err(|_| denied())?;
         let text = String::from_utf8(decoded).map_err(|_| denied())?;
         let (user, password) = text.split_once(':').ok_or_else(denied)?;
-        let ok = self
-            .passwords
-            .check(user, password, self.users.get(user))
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        if !ok {
+        if !self.check(user, password).await? {
             return Err(denied());
         }
         Ok(Grants::User(user.to_owned()))
+    }
+
+    /// Whether `password` is `user`'s (the same cost whether the user exists or not).
+    ///
+    /// # Errors
+    /// `Internal` when the check could not run.
+    pub async fn check(&self, user: &str, password: &str) -> Result<bool, Error> {
+        self.passwords
+            .check(user, password, self.users.get(user))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))
     }
 }
 

@@ -94,6 +94,27 @@ impl BearerAuth {
         Ok(Grants::Token(claims))
     }
 
+    /// What a token from authd grants, once its signature, issuer, audience and expiry are
+    /// verified (for the web pages, which fetch tokens themselves).
+    ///
+    /// # Errors
+    /// The verification failure.
+    pub fn grants_of(&self, token: &str) -> Result<Arc<Claims>, token::VerifyError> {
+        self.verified(token)
+    }
+
+    /// authd's token endpoint as clients are sent to it.
+    #[must_use]
+    pub fn realm(&self) -> &str {
+        &self.realm
+    }
+
+    /// Our name in tokens' audience (the `service` parameter of a token request).
+    #[must_use]
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
     fn verified(&self, token: &str) -> Result<Arc<Claims>, token::VerifyError> {
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         if let Some(claims) = self.cache.get(&key) {

@@ -6,6 +6,9 @@
 mod basic;
 mod bearer;
 
+pub use basic::BasicAuth;
+pub use bearer::BearerAuth;
+
 use std::sync::Arc;
 
 use axum::http::{header, HeaderMap};

@@ -1,8 +1,9 @@
 //! registry.yaml: registry:2's key names (`http`, `storage`, `auth`), deserialized strictly and
 //! resolved so that relative paths are relative to the config file's directory; [`proxy`] holds
-//! the pull-through cache's section.
+//! the pull-through cache's section, [`ui`] the web pages'.
 
 pub mod proxy;
+pub mod ui;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -31,6 +32,9 @@ pub struct Config {
     /// Upstream registries cached under name prefixes (a pull-through cache).
     #[serde(default)]
     pub proxy: proxy::Proxy,
+    /// The web pages under `/ui/`.
+    #[serde(default)]
+    pub ui: ui::Ui,
 }
 
 /// The `http` section.

@@ -5,6 +5,7 @@
 //! state or the new one.
 
 mod blobs;
+mod browse;
 mod cache;
 pub mod gc;
 mod listing;
@@ -21,6 +22,7 @@ use sqlx::{SqliteConnection, SqlitePool};
 
 use crate::error::Error;
 
+pub use browse::{RepoSummary, TagRow};
 pub use manifests::{ManifestRow, Origin, References, Referrer, Target};
 
 /// The two pools over one database file.

@@ -9,15 +9,15 @@ pub const MAX_PAGE: u32 = 10_000;
 
 /// One page of a sorted list; `more` is true when entries follow the last one.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Page {
+pub struct Page<T = String> {
     /// The entries, sorted.
-    pub items: Vec<String>,
+    pub items: Vec<T>,
     /// Whether entries follow the last one (a `Link` is due).
     pub more: bool,
 }
 
-impl Page {
-    fn from_rows(mut rows: Vec<String>, n: u32) -> Self {
+impl<T> Page<T> {
+    pub(super) fn from_rows(mut rows: Vec<T>, n: u32) -> Self {
         let more = rows.len() > n as usize;
         rows.truncate(n as usize);
         Self { items: rows, more }

@@ -3,6 +3,7 @@
 //! [`crate::db`] for metadata and [`crate::storage`] for bytes; never the routes.
 
 mod blobs;
+mod browse;
 mod chunk_range;
 mod gc;
 mod listing;
