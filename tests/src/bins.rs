@@ -40,7 +40,7 @@ pub fn as_in_a_shell(cmd: &mut Command) -> &mut Command {
 }
 
 /// `target/<profile>/` of the running test executable (which lives in `target/<profile>/deps/`).
-fn profile_dir() -> PathBuf {
+pub fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe()
         .unwrap_or_else(|e| panic!("cannot find the running test executable: {e}"));
     exe.parent()

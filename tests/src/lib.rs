@@ -44,6 +44,8 @@
 //! - [`compose`]: the Dockerfile built from the host's binaries, docker-compose.yml run by
 //!   `docker-compose` in a temp project folder.
 //! - [`slapd`]: a real OpenLDAP server with people and groups, for `ldap_auth`.
+//! - [`browser`]: headless chromium through chromedriver (WebDriver, fantoccini), for the web
+//!   pages, with screenshots under `target/ui-screenshots/`.
 //! - [`cli`], [`docker`], [`skopeo`]: the client CLIs. Docker tests need `DOCKER_HOST` to name a
 //!   running daemon and fail (never skip) without one: run them through `./scripts/test`.
 
@@ -51,6 +53,7 @@ pub mod auth_yaml;
 pub mod authd;
 pub mod bins;
 pub mod bodies;
+pub mod browser;
 pub mod cli;
 pub mod compose;
 pub mod content;

@@ -46,3 +46,5 @@ mod registry_slow_pulls;
 mod registry_upload_caps;
 mod registry_uploads;
 mod tls;
+mod ui_docker;
+mod ui_pages;

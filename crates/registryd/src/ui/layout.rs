@@ -11,6 +11,8 @@ use super::viewer::{Viewer, Who};
 /// A whole page: `title` in the tab and as the heading, `body` under it.
 pub fn page(viewer: &Viewer, title: &str, body: &Markup) -> Markup {
     html! {
+        (DOCTYPE)
+        html lang="en" {
         (head(title))
         body {
             a.skip href="#main" { "Skip to content" }
@@ -35,6 +37,7 @@ pub fn page(viewer: &Viewer, title: &str, body: &Markup) -> Markup {
                 (body)
             }
         }
+        }
     }
 }
 
@@ -49,23 +52,27 @@ pub fn bare(title: &str, message: &str) -> Markup {
 /// [`bare`] with any body.
 pub fn bare_with(title: &str, body: &Markup) -> Markup {
     html! {
-        (head(title))
-        body {
-            header.top { a.brand href="/ui/" { "Berth" } }
-            main #main { h1 { (title) } (body) }
+        (DOCTYPE)
+        html lang="en" {
+            (head(title))
+            body {
+                header.top { a.brand href="/ui/" { "Berth" } }
+                main #main { h1 { (title) } (body) }
+            }
         }
     }
 }
 
 fn head(title: &str) -> Markup {
     html! {
-        (DOCTYPE)
+        head {
         meta charset="utf-8";
         meta name="viewport" content="width=device-width, initial-scale=1";
         meta name="color-scheme" content="light dark";
         title { (title) " · Berth" }
         link rel="stylesheet" href="/ui/static/style.css";
         script src="/ui/static/app.js" defer {}
+        }
     }
 }
 

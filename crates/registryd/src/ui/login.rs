@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use axum::extract::rejection::FormRejection;
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -36,7 +37,16 @@ pub struct LoginForm {
 /// The logout form's fields.
 #[derive(Debug, Deserialize)]
 pub struct CsrfForm {
-    pub csrf: Option<String>,
+    csrf: Option<String>,
+}
+
+/// A posted form, or why it could not be read (then it carries no CSRF token either).
+pub type PostedForm = Result<Form<CsrfForm>, FormRejection>;
+
+/// The CSRF token a posted form carries.
+#[must_use]
+pub fn csrf_of(form: &PostedForm) -> Option<&str> {
+    form.as_ref().ok().and_then(|Form(f)| f.csrf.as_deref())
 }
 
 /// `GET /ui/login`.
@@ -84,7 +94,7 @@ pub async fn submit(
                     .into_response();
             };
             tracing::info!(user = %f.username, "web login");
-            let cookie = set_cookie(&session.id, ui.sessions.lifetime(), ui.secure);
+            let cookie = set_cookie(&session.id, ui.secure);
             return ([(header::SET_COOKIE, cookie)], Redirect::to("/ui/")).into_response();
         }
         Err(TokenError::Refused) => (StatusCode::UNAUTHORIZED, "Wrong user name or password."),
@@ -107,8 +117,8 @@ pub async fn submit(
 ///
 /// # Errors
 /// `Forbidden` without the session's CSRF token.
-pub async fn logout(viewer: Viewer, Form(f): Form<CsrfForm>) -> Result<Response, PageError> {
-    viewer.check_csrf(f.csrf.as_deref())?;
+pub async fn logout(viewer: Viewer, form: PostedForm) -> Result<Response, PageError> {
+    viewer.check_csrf(csrf_of(&form))?;
     if let super::viewer::Who::User(s) = &viewer.who {
         viewer.ui.sessions.remove(&s.id);
     }

@@ -30,7 +30,7 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Form, Router};
+use axum::{Extension, Router};
 use quick_cache::sync::Cache;
 use serde::Deserialize;
 use token::Claims;
@@ -140,11 +140,11 @@ async fn repo_page(
 async fn repo_action(
     viewer: Viewer,
     Path(path): Path<String>,
-    Form(f): Form<login::CsrfForm>,
+    form: login::PostedForm,
 ) -> Result<Response, PageError> {
     match RepoPath::parse(&path)? {
         RepoPath::Delete(name, reference) => {
-            delete::delete(&viewer, &name, &reference, f.csrf.as_deref()).await
+            delete::delete(&viewer, &name, &reference, login::csrf_of(&form)).await
         }
         _ => Err(PageError::NotAllowed("Nothing to post here.".into())),
     }

@@ -69,12 +69,6 @@ impl Sessions {
         }
     }
 
-    /// How long a session lasts (the cookie's `Max-Age`).
-    #[must_use]
-    pub fn lifetime(&self) -> Duration {
-        self.lifetime
-    }
-
     /// Starts a session for `user`; `None` when [`MAX_SESSIONS`] live ones exist.
     pub fn create(&self, user: &str, credential: Credential) -> Option<Arc<Session>> {
         let now = Instant::now();
@@ -132,12 +126,13 @@ pub fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
-/// `Set-Cookie` for a new session (`Secure` when served over HTTPS).
+/// `Set-Cookie` for a new session (`Secure` when served over HTTPS). It has no `Max-Age`: the
+/// browser keeps sending it until it closes, and registryd, which knows the session's end,
+/// answers an ended one with the login page (instead of the browser silently dropping it).
 #[must_use]
-pub fn set_cookie(id: &str, max_age: Duration, secure: bool) -> String {
+pub fn set_cookie(id: &str, secure: bool) -> String {
     format!(
-        "{COOKIE}={id}; Path=/ui/; Max-Age={}; HttpOnly; SameSite=Strict{}",
-        max_age.as_secs(),
+        "{COOKIE}={id}; Path=/ui/; HttpOnly; SameSite=Strict{}",
         if secure { "; Secure" } else { "" }
     )
 }
@@ -145,7 +140,10 @@ pub fn set_cookie(id: &str, max_age: Duration, secure: bool) -> String {
 /// `Set-Cookie` that removes the session cookie.
 #[must_use]
 pub fn clear_cookie(secure: bool) -> String {
-    set_cookie("", Duration::ZERO, secure)
+    format!(
+        "{COOKIE}=; Path=/ui/; Max-Age=0; HttpOnly; SameSite=Strict{}",
+        if secure { "; Secure" } else { "" }
+    )
 }
 
 #[cfg(test)]
@@ -177,17 +175,13 @@ mod tests {
             Some("xyz")
         );
         assert_eq!(cookie_value("xberth_session=1", COOKIE), None);
-        let c = set_cookie("id", Duration::from_secs(60), true);
-        for part in [
-            "Path=/ui/",
-            "Max-Age=60",
-            "HttpOnly",
-            "SameSite=Strict",
-            "Secure",
-        ] {
+        let c = set_cookie("id", true);
+        assert!(!c.contains("Max-Age"), "{c}");
+        for part in ["Path=/ui/", "HttpOnly", "SameSite=Strict", "Secure"] {
             assert!(c.contains(part), "{c}");
         }
         assert!(!clear_cookie(false).contains("Secure"));
+        assert!(clear_cookie(false).contains("Max-Age=0"));
         assert!(same_secret("abc", "abc") && !same_secret("abc", "abd") && !same_secret("a", "ab"));
     }
 }
