@@ -223,3 +223,28 @@ fn the_example_proxy_section_parses() {
         );
     }
 }
+
+#[test]
+fn the_ui_section_has_defaults_and_refuses_unknown_keys() {
+    let base = "http: {addr: \"127.0.0.1:1\"}\nstorage: {filesystem: {rootdirectory: d}}\n";
+    let cfg = Config::parse(base, Path::new("/")).unwrap();
+    assert!(cfg.ui.enabled);
+    assert_eq!(cfg.ui.sessionlifetime, Duration::from_secs(12 * 3600));
+    let cfg = Config::parse(
+        &format!("{base}ui: {{enabled: false, sessionlifetime: 30m, tokenurl: 'http://authd:5001/auth'}}\n"),
+        Path::new("/"),
+    )
+    .unwrap();
+    assert!(!cfg.ui.enabled);
+    assert_eq!(cfg.ui.sessionlifetime, Duration::from_secs(1800));
+    assert_eq!(cfg.ui.tokenurl.as_deref(), Some("http://authd:5001/auth"));
+    for bad in ["ui: {colour: red}", "ui: {sessionlifetime: soon}"] {
+        assert!(
+            matches!(
+                Config::parse(&format!("{base}{bad}\n"), Path::new("/")),
+                Err(Error::Config(_))
+            ),
+            "{bad}"
+        );
+    }
+}
