@@ -43,6 +43,7 @@
 //!   containerd, which [`ctr`] drives with a hosts directory.
 //! - [`compose`]: the Dockerfile built from the host's binaries, docker-compose.yml run by
 //!   `docker-compose` in a temp project folder.
+//! - [`nginx`]: nginx as the reverse proxy in front of a daemon.
 //! - [`slapd`]: a real OpenLDAP server with people and groups, for `ldap_auth`.
 //! - [`cli`], [`docker`], [`skopeo`]: the client CLIs. Docker tests need `DOCKER_HOST` to name a
 //!   running daemon and fail (never skip) without one: run them through `./scripts/test`.
@@ -64,6 +65,7 @@ pub mod gc;
 pub mod hostile;
 pub mod manifests;
 pub mod mirror_dockerd;
+pub mod nginx;
 pub mod oci_layout;
 pub mod podman;
 pub mod pull_through;

@@ -2,6 +2,7 @@
 //! registry:2), one module per area. Docker-driven tests need `DOCKER_HOST`: run them through
 //! `./scripts/test`.
 
+mod authd_unix_socket;
 mod containers;
 mod hostile_connections;
 mod interop_registry2;
