@@ -171,7 +171,7 @@ fn method_label(method: &Method) -> &'static str {
 /// # Errors
 /// `Io` when the listener has no address or the last writes cannot commit.
 pub async fn serve(
-    listener: TcpListener,
+    listener: impl Into<server::Listener>,
     app: App,
     tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -195,7 +195,8 @@ pub async fn serve(
             stop.clone().wait(),
         ));
     }
-    let local = listener.local_addr()?;
+    let listener = listener.into();
+    let local = listener.local()?;
     tracing::info!(
         scheme = if tls.is_some() { "https" } else { "http" },
         "listening on {local}"

@@ -2,7 +2,6 @@
 //! registry:2), one module per area. Docker-driven tests need `DOCKER_HOST`: run them through
 //! `./scripts/test`.
 
-mod authd_unix_socket;
 mod containers;
 mod hostile_connections;
 mod interop_registry2;
@@ -47,3 +46,4 @@ mod registry_slow_pulls;
 mod registry_upload_caps;
 mod registry_uploads;
 mod tls;
+mod unix_sockets;

@@ -38,8 +38,11 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct Http {
     /// `127.0.0.1:5000`, `[::1]:5000`, or registry:2's `:5000` meaning every interface (IPv6
-    /// included).
+    /// included); with `net: unix`, a socket path.
     pub addr: String,
+    /// registry:2's `tcp` (the default) or `unix`, for a reverse proxy on the same host.
+    #[serde(default)]
+    pub net: Net,
     /// Serve HTTPS with this certificate and key.
     #[serde(default)]
     pub tls: Option<Tls>,
@@ -55,6 +58,17 @@ pub struct Http {
     /// registry:2's debug server: `/metrics` moves there, off the main address.
     #[serde(default)]
     pub debug: Option<Debug>,
+}
+
+/// `http.net`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Net {
+    /// `addr` is `host:port`.
+    #[default]
+    Tcp,
+    /// `addr` is a Unix socket path (relative to this file's folder).
+    Unix,
 }
 
 /// `http.debug`.
@@ -327,7 +341,11 @@ impl Config {
                 return Err(Error::Config(format!("version: {v:?} is not 0.1")));
             }
         }
-        cfg.listen_addr()?;
+        if cfg.http.net == Net::Unix {
+            let path = base.join(&cfg.http.addr);
+            cfg.http.addr = path.to_string_lossy().into_owned();
+        }
+        cfg.listen_on()?;
         cfg.debug_addr()?;
         cfg.limits()?;
         let resolve = |p: &mut PathBuf| {
@@ -349,13 +367,26 @@ impl Config {
         Ok(cfg)
     }
 
-    /// The socket address to bind; `:5000` means all interfaces, IPv6 included.
+    /// Where to listen: a socket address (`:5000` means all interfaces, IPv6 included) or, with
+    /// `http.net: unix`, a socket path.
     ///
     /// # Errors
-    /// `Config` when `http.addr` is not an address.
-    pub fn listen_addr(&self) -> Result<SocketAddr, Error> {
-        server::parse_listen_addr(&self.http.addr)
-            .map_err(|e| Error::Config(format!("http.addr: {e}")))
+    /// `Config` when `http.addr` is not an address, or is empty with `net: unix`.
+    pub fn listen_on(&self) -> Result<server::ListenOn, Error> {
+        match self.http.net {
+            Net::Tcp => server::parse_listen_addr(&self.http.addr)
+                .map(server::ListenOn::Tcp)
+                .map_err(|e| {
+                    Error::Config(format!(
+                        "http.addr: {e}, or a socket path with http.net: unix"
+                    ))
+                }),
+            Net::Unix if self.http.addr.ends_with('/') => Err(Error::Config(format!(
+                "http.addr: {:?} is a folder; with http.net: unix give a socket path",
+                self.http.addr
+            ))),
+            Net::Unix => Ok(server::ListenOn::Unix(PathBuf::from(&self.http.addr))),
+        }
     }
 
     /// Where `/metrics` is served instead of the main address, if `http.debug.addr` is set.

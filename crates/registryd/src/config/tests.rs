@@ -20,7 +20,10 @@ auth:
 #[test]
 fn parses_registry2_keys_and_resolves_relative_paths() {
     let cfg = Config::parse(FULL, Path::new("/etc/berth")).unwrap();
-    assert_eq!(cfg.listen_addr().unwrap().port(), 5000);
+    assert_eq!(
+        cfg.listen_on().unwrap(),
+        server::ListenOn::Tcp("127.0.0.1:5000".parse().unwrap())
+    );
     assert_eq!(
         cfg.storage.filesystem.rootdirectory,
         Path::new("/etc/berth/./data")
@@ -47,7 +50,36 @@ fn minimal_config_is_open_with_deletes_off() {
     .unwrap();
     assert!(cfg.auth.is_none());
     assert!(!cfg.storage.delete.enabled);
-    assert!(cfg.listen_addr().unwrap().ip().is_unspecified());
+    assert!(
+        matches!(cfg.listen_on().unwrap(), server::ListenOn::Tcp(a) if a.ip().is_unspecified())
+    );
+}
+
+#[test]
+fn a_unix_socket_is_a_path_relative_to_the_file() {
+    let storage = "storage: {filesystem: {rootdirectory: /d}}\n";
+    let cfg = Config::parse(
+        &format!("http: {{addr: run/registryd.sock, net: unix}}\n{storage}"),
+        Path::new("/etc/berth"),
+    )
+    .unwrap();
+    assert_eq!(
+        cfg.listen_on().unwrap(),
+        server::ListenOn::Unix("/etc/berth/run/registryd.sock".into())
+    );
+    for (http, want) in [
+        (
+            "{addr: run/registryd.sock}",
+            "or a socket path with http.net: unix",
+        ),
+        ("{addr: \":5000\", net: udp}", "unknown variant `udp`"),
+        ("{addr: run/, net: unix}", "is a folder"),
+    ] {
+        let err = Config::parse(&format!("http: {http}\n{storage}"), Path::new("/etc"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(want), "{http}: {err}");
+    }
 }
 
 #[test]

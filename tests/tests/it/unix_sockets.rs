@@ -1,7 +1,8 @@
-//! authd on a Unix socket (docker_auth's `server.net: unix`) behind nginx on the same host: the
-//! client address comes from the proxy's `X-Real-IP`, so ACL `ip` rules see the real client;
-//! a request on the socket without that header is refused; a second authd cannot take a live
-//! socket over; SIGTERM removes the socket file.
+//! Both daemons on Unix sockets behind nginx on the same host. authd (docker_auth's
+//! `server.net: unix`): the client address comes from the proxy's `X-Real-IP`, so ACL `ip` rules
+//! see the real client; a request on the socket without that header is refused; a second authd
+//! cannot take a live socket over; SIGTERM removes the socket file. registryd (registry:2's
+//! `http.net: unix`): skopeo copies an image in and out through nginx.
 
 use std::path::Path;
 use std::process::Command;
@@ -9,7 +10,10 @@ use std::time::Duration;
 
 use berth_tests::authd::{gen_cert, AuthSpec, SERVICE};
 use berth_tests::bins::binary;
+use berth_tests::content::Image;
 use berth_tests::nginx::Nginx;
+use berth_tests::oci_layout::{read_blob, OciLayout};
+use berth_tests::skopeo::skopeo_ok;
 use berth_tests::spawned::Spawned;
 use berth_tests::tokens::granted;
 use serde_json::{json, Value};
@@ -25,18 +29,17 @@ fn authd_on(dir: &Path, certs: &Path, socket: &Path, spec: &AuthSpec) -> Command
     cmd
 }
 
-/// Starts authd on `socket` with `spec`, waiting until the socket answers.
-async fn start_authd(dir: &Path, socket: &Path, spec: &AuthSpec) -> Spawned {
-    let cmd = authd_on(dir, &dir.join("certs"), socket, spec);
-    let mut authd = Spawned::start("authd", cmd, &dir.join("authd.log"));
+/// Starts `cmd`, waiting until `socket` answers.
+async fn start_on(name: &str, cmd: Command, socket: &Path, log: &Path) -> Spawned {
+    let mut daemon = Spawned::start(name, cmd, log);
     for _ in 0..100 {
-        authd.assert_running();
+        daemon.assert_running();
         if tokio::net::UnixStream::connect(socket).await.is_ok() {
-            return authd;
+            return daemon;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("authd never listened on {}", socket.display());
+    panic!("{name} never listened on {}", socket.display());
 }
 
 /// A `GET` straight to the socket, with `headers`; the status and body.
@@ -92,7 +95,8 @@ async fn authd_on_a_unix_socket_behind_nginx_judges_the_clients_address() {
         {"match": {"account": "bob", "ip": "::1/128", "name": "bob/*"}, "actions": ["push", "pull"]},
         {"match": {"account": "bob"}, "actions": ["pull"]},
     ]);
-    let mut authd = start_authd(dir.path(), &socket, &spec).await;
+    let cmd = authd_on(dir.path(), &dir.path().join("certs"), &socket, &spec);
+    let mut authd = start_on("authd", cmd, &socket, &dir.path().join("authd.log")).await;
     let nginx = Nginx::start(&format!(
         "    location / {{\n      proxy_pass http://unix:{}:;\n      \
          proxy_set_header X-Real-IP $remote_addr;\n    }}",
@@ -152,4 +156,68 @@ async fn start_second(dir: &Path, socket: &Path, spec: &AuthSpec) -> Spawned {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     second
+}
+
+#[tokio::test]
+async fn registryd_on_a_unix_socket_behind_nginx_takes_and_gives_images() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let socket = dir.path().join("registryd.sock");
+    let config = dir.path().join("registry.yaml");
+    std::fs::write(
+        &config,
+        "http: {addr: ./registryd.sock, net: unix}\n\
+         storage: {filesystem: {rootdirectory: ./data}, delete: {enabled: true}}\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut cmd = Command::new(binary("registryd"));
+    cmd.arg("--config").arg(&config).env("RUST_LOG", "info");
+    let log = dir.path().join("registryd.log");
+    let mut registryd = start_on("registryd", cmd, &socket, &log).await;
+    let nginx = Nginx::start(&format!(
+        "    client_max_body_size 0;\n    proxy_request_buffering off;\n    \
+         location /v2/ {{\n      proxy_pass http://unix:{}:;\n      \
+         proxy_set_header Host $http_host;\n    }}",
+        socket.display()
+    ))
+    .await;
+
+    let image = Image::oci_gzip("amd64", 3);
+    let mut source = OciLayout::create(&dir.path().join("in"));
+    source.add_image(&image);
+    source.tag(&image.manifest, "v1");
+    let remote = format!("docker://127.0.0.1:{}/team/app:v1", nginx.port);
+    skopeo_ok(&[
+        "copy",
+        "--dest-tls-verify=false",
+        &source.reference("v1"),
+        &remote,
+    ]);
+    let out = dir.path().join("out");
+    let back = OciLayout::create(&out);
+    skopeo_ok(&[
+        "copy",
+        "--src-tls-verify=false",
+        &remote,
+        &back.reference("v1"),
+    ]);
+    for blob in image.layers.iter().chain([&image.config]) {
+        assert_eq!(
+            read_blob(&out, &blob.digest).as_deref(),
+            Some(&blob.bytes[..]),
+            "{} came back different",
+            blob.digest
+        );
+    }
+
+    let status = registryd.stop();
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    assert!(!socket.exists(), "the socket file outlived registryd");
+    assert!(
+        registryd
+            .log_text()
+            .lines()
+            .any(|l| l.contains("listening on unix:/") && l.contains("registryd.sock")),
+        "{}",
+        registryd.log_text()
+    );
 }
