@@ -7,11 +7,18 @@
 //! [`ManifestCache::generation`] before it reads the database and [`ManifestCache::insert`] keeps
 //! its result only if no invalidation happened since, so a read that raced a write never
 //! caches what the write replaced.
+//!
+//! Replicas sharing one PostgreSQL: [`ManifestCache::follow`] applies every replica's writes
+//! as they commit (`crate::db::Invalidation`). While that feed is away, writes elsewhere could
+//! go unseen, so the cache is emptied and keeps nothing until the feed is back.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use tokio::sync::mpsc;
 
 use super::StoredManifest;
+use crate::db::Invalidation;
 use crate::names::{Digest, Reference};
 
 /// Bytes of manifests kept at most.
@@ -27,6 +34,8 @@ pub struct ManifestCache(Mutex<Inner>);
 struct Inner {
     /// Bumped by every invalidation.
     generation: u64,
+    /// Keeps nothing while set: the other replicas' invalidations cannot be heard.
+    deaf: bool,
     bytes: usize,
     entries: usize,
     repos: HashMap<String, RepoEntry>,
@@ -70,13 +79,11 @@ impl ManifestCache {
     ) {
         let Some(body) = &manifest.body else { return };
         let mut inner = self.lock();
-        if inner.generation != generation {
+        if inner.generation != generation || inner.deaf {
             return;
         }
         if inner.bytes + body.len() > MAX_BYTES || inner.entries + 2 > MAX_ENTRIES {
-            inner.repos.clear();
-            inner.bytes = 0;
-            inner.entries = 0;
+            inner.clear();
         }
         let inner = &mut *inner;
         let entry = inner.repos.entry(repo.to_owned()).or_default();
@@ -100,6 +107,32 @@ impl ManifestCache {
         inner.bytes += body.len();
     }
 
+    /// Applies the invalidations of every replica sharing the database, until `changes` ends;
+    /// keeps nothing until the feed says it is listening.
+    pub fn follow(self: &Arc<Self>, mut changes: mpsc::Receiver<Invalidation>) {
+        self.apply(Invalidation::Lost);
+        let cache = Arc::downgrade(self);
+        tokio::spawn(async move {
+            while let Some(change) = changes.recv().await {
+                let Some(cache) = cache.upgrade() else { return };
+                cache.apply(change);
+            }
+        });
+    }
+
+    /// Applies one invalidation from the shared database.
+    fn apply(&self, change: Invalidation) {
+        match change {
+            Invalidation::Repo(repo) => self.invalidate(&repo),
+            Invalidation::Lost | Invalidation::Subscribed => {
+                let mut inner = self.lock();
+                inner.generation += 1;
+                inner.deaf = change == Invalidation::Lost;
+                inner.clear();
+            }
+        }
+    }
+
     /// Forgets everything cached for `repo`; called after every write to its manifests or tags.
     pub fn invalidate(&self, repo: &str) {
         let mut inner = self.lock();
@@ -112,6 +145,14 @@ impl ManifestCache {
                 .map(|m| m.body.as_ref().map_or(0, bytes::Bytes::len))
                 .sum::<usize>();
         }
+    }
+}
+
+impl Inner {
+    fn clear(&mut self) {
+        self.repos.clear();
+        self.bytes = 0;
+        self.entries = 0;
     }
 }
 
@@ -164,6 +205,31 @@ mod tests {
         m.body = None;
         cache.insert(cache.generation(), "a", &tag("v1"), &m);
         assert!(cache.get("a", &tag("v1")).is_none());
+    }
+
+    #[test]
+    fn nothing_is_kept_while_other_replicas_cannot_be_heard() {
+        let cache = ManifestCache::default();
+        let m = manifest(b"{}");
+        cache.insert(cache.generation(), "a", &tag("v1"), &m);
+        let before = cache.generation();
+        cache.apply(Invalidation::Lost);
+        assert!(cache.get("a", &tag("v1")).is_none(), "emptied when deaf");
+        cache.insert(cache.generation(), "a", &tag("v1"), &m);
+        assert!(
+            cache.get("a", &tag("v1")).is_none(),
+            "nothing kept while deaf"
+        );
+        cache.apply(Invalidation::Subscribed);
+        cache.insert(before, "a", &tag("v1"), &m);
+        assert!(cache.get("a", &tag("v1")).is_none(), "a read from the gap");
+        cache.insert(cache.generation(), "a", &tag("v1"), &m);
+        assert!(cache.get("a", &tag("v1")).is_some(), "kept once listening");
+        cache.apply(Invalidation::Repo("a".into()));
+        assert!(
+            cache.get("a", &tag("v1")).is_none(),
+            "another replica's write"
+        );
     }
 
     #[test]
