@@ -115,13 +115,17 @@ impl Server {
             .unwrap_or_else(|e| panic!("cannot run psql: {e}"))
     }
 
-    /// `pg_ctl restart` (fast shutdown: every connection is cut), as the `postgres` user.
+    /// `pg_ctl restart` (fast shutdown: every connection is cut), as the `postgres` user. The
+    /// server logs to `server.log` in its data directory (else it would keep this process's
+    /// output open).
     pub fn restart(&self) {
         run(
             "pg_ctl restart",
             as_postgres(&self.bin.join("pg_ctl"))
                 .arg("-D")
                 .arg(&self.data)
+                .arg("-l")
+                .arg(self.data.join("server.log"))
                 .args(["-m", "fast", "-w", "restart"]),
         );
     }

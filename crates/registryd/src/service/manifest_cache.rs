@@ -9,8 +9,11 @@
 //! caches what the write replaced.
 //!
 //! Replicas sharing one PostgreSQL: [`ManifestCache::follow`] applies every replica's writes
-//! as they commit (`crate::db::Invalidation`). While that feed is away, writes elsewhere could
-//! go unseen, so the cache is emptied and keeps nothing until the feed is back.
+//! as they commit (`crate::db::Invalidation`). A notification reaches the other replicas a
+//! moment after the writer's client has its answer, so a shared cache never answers which
+//! manifest a reference names ([`ManifestCache::get`] finds nothing): the database does, in one
+//! indexed query, and the cache gives the bytes of that digest ([`ManifestCache::body`]), which
+//! never change. While the feed is away the cache is emptied and keeps nothing until it is back.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -36,6 +39,8 @@ struct Inner {
     generation: u64,
     /// Keeps nothing while set: the other replicas' invalidations cannot be heard.
     deaf: bool,
+    /// Other replicas write to the same database: references are resolved there.
+    shared: bool,
     bytes: usize,
     entries: usize,
     repos: HashMap<String, RepoEntry>,
@@ -52,15 +57,30 @@ impl ManifestCache {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The manifest `reference` names in `repo`, body included, if cached.
+    /// The manifest `reference` names in `repo`, body included, if cached (never when
+    /// [shared](ManifestCache::follow)).
     pub fn get(&self, repo: &str, reference: &Reference) -> Option<StoredManifest> {
         let inner = self.lock();
+        if inner.shared {
+            return None;
+        }
         let entry = inner.repos.get(repo)?;
         let digest = match reference {
             Reference::Digest(d) => d,
             Reference::Tag(t) => entry.tags.get(t.as_str())?,
         };
         entry.manifests.get(digest).cloned()
+    }
+
+    /// The bytes of manifest `digest` of `repo`, if cached.
+    pub fn body(&self, repo: &str, digest: &Digest) -> Option<bytes::Bytes> {
+        self.lock()
+            .repos
+            .get(repo)?
+            .manifests
+            .get(digest)?
+            .body
+            .clone()
     }
 
     /// The generation to pass to [`ManifestCache::insert`] for a read that starts now.
@@ -110,6 +130,7 @@ impl ManifestCache {
     /// Applies the invalidations of every replica sharing the database, until `changes` ends;
     /// keeps nothing until the feed says it is listening.
     pub fn follow(self: &Arc<Self>, mut changes: mpsc::Receiver<Invalidation>) {
+        self.lock().shared = true;
         self.apply(Invalidation::Lost);
         let cache = Arc::downgrade(self);
         tokio::spawn(async move {
@@ -229,6 +250,27 @@ mod tests {
         assert!(
             cache.get("a", &tag("v1")).is_none(),
             "another replica's write"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_shared_cache_gives_bytes_by_digest_but_never_resolves_a_reference() {
+        let cache = Arc::new(ManifestCache::default());
+        let (tx, rx) = mpsc::channel(1);
+        cache.follow(rx);
+        tx.send(Invalidation::Subscribed).await.unwrap();
+        let m = manifest(b"{}");
+        while cache.body("a", &m.digest).is_none() {
+            cache.insert(cache.generation(), "a", &tag("v1"), &m);
+            tokio::task::yield_now().await;
+        }
+        assert!(cache.get("a", &tag("v1")).is_none());
+        assert!(cache
+            .get("a", &Reference::Digest(m.digest.clone()))
+            .is_none());
+        assert_eq!(
+            cache.body("a", &m.digest).unwrap(),
+            Bytes::from_static(b"{}")
         );
     }
 
