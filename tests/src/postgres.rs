@@ -70,26 +70,9 @@ impl Server {
 
     /// Runs `sql` in `dbname` with psql; its output (unaligned, tuples only). Panics on failure.
     pub fn psql(&self, dbname: &str, sql: &str) -> String {
-        let out = Command::new(self.bin.join("psql"))
-            .args([
-                "-h",
-                &self.host,
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "postgres",
-            ])
-            .args([
-                "-d",
-                dbname,
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-X",
-                "-A",
-                "-t",
-                "-c",
-                sql,
-            ])
+        let out = self
+            .psql_command(dbname)
+            .args(["-v", "ON_ERROR_STOP=1", "-c", sql])
             .output()
             .unwrap_or_else(|e| panic!("cannot run psql: {e}"));
         checked("psql", &out);
@@ -99,20 +82,26 @@ impl Server {
     /// `psql` reading its statements from standard input, kept open (e.g. to hold a lock while
     /// a test runs): the session ends when the child is killed.
     pub fn psql_session(&self, dbname: &str) -> std::process::Child {
-        Command::new(self.bin.join("psql"))
-            .args([
-                "-h",
-                &self.host,
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "postgres",
-            ])
-            .args(["-d", dbname, "-X", "-A", "-t"])
+        self.psql_command(dbname)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run psql: {e}"))
+    }
+
+    /// psql connected to `dbname` as `postgres`, printing bare values.
+    fn psql_command(&self, dbname: &str) -> Command {
+        let mut cmd = Command::new(self.bin.join("psql"));
+        cmd.args([
+            "-h",
+            &self.host,
+            "-p",
+            &self.port.to_string(),
+            "-U",
+            "postgres",
+        ])
+        .args(["-d", dbname, "-X", "-A", "-t"]);
+        cmd
     }
 
     /// `pg_ctl restart` (fast shutdown: every connection is cut), as the `postgres` user. The

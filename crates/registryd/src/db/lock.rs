@@ -15,7 +15,7 @@ use super::{Db, Dialect};
 use crate::error::Error;
 
 /// The advisory lock key of [`guard`] (any constant; "berth" in ASCII).
-const GC_KEY: i64 = 0x6265_7274_68;
+const GC_KEY: i64 = 0x0062_6572_7468;
 
 /// Held while a job that must run on one replica at a time runs; released when dropped (its
 /// connection is closed).
