@@ -63,9 +63,10 @@ pub async fn build(cfg: &Config) -> Result<App, Error> {
     if matches!(auth, Authenticator::Open) {
         tracing::warn!("NO AUTH SECTION IN THE CONFIG: this registry is OPEN, anyone can push, pull and delete");
     }
-    let registry = Registry::open(
+    let registry = Registry::open_with_database(
         &cfg.storage.filesystem.rootdirectory,
         cfg.storage.delete.enabled,
+        cfg.database.as_ref(),
     )
     .await?
     .with_upload_limits(cfg.storage.uploadlimits.clone())

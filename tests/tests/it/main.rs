@@ -38,6 +38,7 @@ mod registry_manifest_errors;
 mod registry_manifests;
 mod registry_names;
 mod registry_ops;
+mod registry_postgres;
 mod registry_races;
 mod registry_referrers;
 mod registry_restart;

@@ -1,7 +1,8 @@
 //! registry.yaml: registry:2's key names (`http`, `storage`, `auth`), deserialized strictly and
 //! resolved so that relative paths are relative to the config file's directory; [`proxy`] holds
-//! the pull-through cache's section.
+//! the pull-through cache's section and [`database`] the PostgreSQL one.
 
+pub mod database;
 pub mod proxy;
 
 use std::net::SocketAddr;
@@ -31,6 +32,10 @@ pub struct Config {
     /// Upstream registries cached under name prefixes (a pull-through cache).
     #[serde(default)]
     pub proxy: proxy::Proxy,
+    /// PostgreSQL for the metadata (GitLab's key names); absent or disabled = SQLite in the
+    /// data directory.
+    #[serde(default)]
+    pub database: Option<database::Database>,
 }
 
 /// The `http` section.
@@ -359,6 +364,9 @@ impl Config {
             resolve(&mut tls.key);
         }
         cfg.proxy.resolve_paths(base);
+        if let Some(db) = &mut cfg.database {
+            db.password_from_env();
+        }
         match &mut cfg.auth {
             Some(Auth::Token(t)) => resolve(&mut t.rootcertbundle),
             Some(Auth::Htpasswd(h)) => resolve(&mut h.path),

@@ -255,3 +255,62 @@ fn the_example_proxy_section_parses() {
         );
     }
 }
+
+/// The example's commented `database` section, uncommented.
+fn example_database_section() -> String {
+    let example = include_str!("../../../../registry.yaml");
+    let start = example
+        .find("# database:")
+        .expect("the example documents database");
+    example[start..]
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .map(|l| l.strip_prefix("# ").unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_example_database_section_parses_and_the_password_comes_from_the_environment() {
+    let base = "http: {addr: \"127.0.0.1:1\"}\nstorage: {filesystem: {rootdirectory: d}}\n";
+    let cfg = Config::parse(base, Path::new("/")).unwrap();
+    assert!(cfg.database.is_none(), "SQLite unless configured");
+    let text = format!("{base}{}", example_database_section());
+    let cfg = Config::parse(&text, Path::new("/")).unwrap();
+    let db = cfg.database.unwrap();
+    assert!(db.enabled);
+    assert_eq!(db.server(), "db.example.internal:5432");
+    assert_eq!(
+        (db.user.as_str(), db.dbname.as_str()),
+        ("registry", "registry")
+    );
+    assert_eq!(db.sslmode, database::SslMode::Prefer);
+    assert_eq!(db.password.as_deref(), Some("secret"));
+    assert!(!format!("{db:?}").contains("secret"), "never printed");
+    std::env::set_var(database::PASSWORD_ENV, "from-env");
+    let cfg = Config::parse(&text, Path::new("/")).unwrap();
+    std::env::remove_var(database::PASSWORD_ENV);
+    assert_eq!(cfg.database.unwrap().password.as_deref(), Some("from-env"));
+    let defaults = Config::parse(
+        &format!("{base}database: {{enabled: true}}"),
+        Path::new("/"),
+    )
+    .unwrap()
+    .database
+    .unwrap();
+    assert_eq!(defaults.server(), "localhost:5432");
+    for bad in [
+        "database: {enabled: true, hostname: x}",
+        "database: {port: 99999}",
+        "database: {sslmode: sometimes}",
+        "database: {enabled: maybe}",
+    ] {
+        assert!(
+            matches!(
+                Config::parse(&format!("{base}{bad}"), Path::new("/")),
+                Err(Error::Config(_))
+            ),
+            "{bad}"
+        );
+    }
+}
