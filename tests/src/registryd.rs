@@ -76,6 +76,9 @@ impl Registryd {
             "storage": {"filesystem": {"rootdirectory": data}, "delete": {"enabled": delete_enabled}},
         });
         merge(&mut yaml, extra);
+        if crate::postgres::suite_on_postgres() && yaml.get("database").is_none() {
+            yaml["database"] = crate::postgres::fresh_database();
+        }
         match auth {
             RegistryAuth::Open => {}
             RegistryAuth::Token {

@@ -1,5 +1,5 @@
 //! Read-only SQL for the web pages: repositories with their tag counts and last push, and tags
-//! with the manifest each names.
+//! with the manifest each names; one text for both databases.
 
 use sqlx::Row;
 
@@ -49,8 +49,8 @@ impl Db {
         let rows = sqlx::query(
             "SELECT r.name, (SELECT COUNT(*) FROM tags t WHERE t.repo_id = r.id), \
              (SELECT MAX(m.pushed_at) FROM manifests m WHERE m.repo_id = r.id) \
-             FROM repositories r WHERE r.name >= ? AND r.name < ? AND r.name > ? \
-             AND EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id) ORDER BY r.name LIMIT ?",
+             FROM repositories r WHERE r.name >= $1 AND r.name < $2 AND r.name > $3 \
+             AND EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id) ORDER BY r.name LIMIT $4",
         )
         .bind(from)
         .bind(to)
@@ -85,7 +85,7 @@ impl Db {
         let rows = sqlx::query(
             "SELECT t.name, t.digest, m.media_type, m.size, m.pushed_at FROM tags t \
              JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest \
-             WHERE t.repo_id = ? AND t.name > ? ORDER BY t.name LIMIT ?",
+             WHERE t.repo_id = $1 AND t.name > $2 ORDER BY t.name LIMIT $3",
         )
         .bind(repo_id)
         .bind(last)
@@ -111,7 +111,7 @@ impl Db {
     /// `Db` on failure.
     pub async fn tag_count(&self, repo: &str) -> Result<u64, Error> {
         let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM tags WHERE repo_id = (SELECT id FROM repositories WHERE name = ?)",
+            "SELECT COUNT(*) FROM tags WHERE repo_id = (SELECT id FROM repositories WHERE name = $1)",
         )
         .bind(repo)
         .fetch_one(&self.reader)
@@ -126,7 +126,7 @@ impl Db {
     pub async fn manifest_pushed_at(&self, repo: &str, digest: &str) -> Result<Option<i64>, Error> {
         Ok(sqlx::query_scalar(
             "SELECT m.pushed_at FROM manifests m JOIN repositories r ON r.id = m.repo_id \
-             WHERE r.name = ? AND m.digest = ?",
+             WHERE r.name = $1 AND m.digest = $2",
         )
         .bind(repo)
         .bind(digest)

@@ -17,9 +17,10 @@ mod uploads;
 
 use std::sync::Arc;
 
+use crate::config::database::Database;
 use crate::config::UploadLimits;
 use crate::db::gc::Store;
-use crate::db::Db;
+use crate::db::{Backend, Db};
 use crate::error::Error;
 use crate::storage::paths::Paths;
 use crate::storage::Files;
@@ -40,8 +41,9 @@ pub struct Registry {
     db: Db,
     /// Bytes.
     files: Files,
-    /// Manifests by tag and digest, in front of the database and the blob files.
-    manifest_cache: manifest_cache::ManifestCache,
+    /// Manifests by tag and digest, in front of the database and the blob files; shared with
+    /// the task that applies other replicas' invalidations.
+    manifest_cache: Arc<manifest_cache::ManifestCache>,
     /// The open upload sessions: their locks, hash states, owners and the caps' counts.
     uploads: upload_sessions::UploadSessions,
     /// `storage.delete.enabled`.
@@ -56,10 +58,29 @@ impl Registry {
     /// # Errors
     /// `Db`/`Migrate`/`Io` when the data directory cannot be used.
     pub async fn open(root: &std::path::Path, delete_enabled: bool) -> Result<Self, Error> {
+        Self::open_with_database(root, delete_enabled, None).await
+    }
+
+    /// Opens the blob store under `root` and the metadata in the `database` section when it is
+    /// enabled (PostgreSQL), else in SQLite under `root`.
+    ///
+    /// # Errors
+    /// `Db`/`Migrate`/`Io` when the data directory cannot be used; `Unavailable` when
+    /// PostgreSQL cannot be reached.
+    pub async fn open_with_database(
+        root: &std::path::Path,
+        delete_enabled: bool,
+        database: Option<&Database>,
+    ) -> Result<Self, Error> {
         let paths = Paths::new(root);
         let files = Files::open(paths.clone()).await?;
         let store = Store(Arc::new(gc::StoreFiles(files.clone())));
-        let db = Db::open(&paths.database(), store).await?;
+        let backend = Backend::from_config(database, paths.database());
+        let db = Db::open(&backend, store).await?;
+        let manifest_cache = Arc::new(manifest_cache::ManifestCache::default());
+        if let Some(changes) = db.invalidations() {
+            manifest_cache.follow(changes);
+        }
         let uploads = upload_sessions::UploadSessions::default();
         let open = db.open_uploads().await?;
         let opened = open.len();
@@ -69,7 +90,7 @@ impl Registry {
         let registry = Self {
             db,
             files,
-            manifest_cache: manifest_cache::ManifestCache::default(),
+            manifest_cache,
             uploads,
             delete_enabled,
             proxy: None,
