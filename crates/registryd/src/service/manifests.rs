@@ -70,7 +70,7 @@ impl Registry {
         // digest) is served from the cache. A DELETE racing this read may have let garbage
         // collection take the bytes.
         let body = self
-            .files
+            .blobs
             .read_blob(&digest)
             .await
             .map_err(|e| match e.kind() {
@@ -155,7 +155,7 @@ impl Registry {
             Reference::Digest(_) => None,
         };
         let stored = placed(
-            || async move { Ok(self.files.write_blob(digest, body).await?) },
+            || async move { Ok(self.blobs.write_blob(digest, body).await?) },
             || {
                 self.db
                     .put_manifest(repo.as_str(), &row, &refs, tag, origin)

@@ -21,7 +21,7 @@ use crate::db::gc::Store;
 use crate::db::Db;
 use crate::error::Error;
 use crate::storage::paths::Paths;
-use crate::storage::Files;
+use crate::storage::{BlobStore, Files};
 
 pub use chunk_range::ChunkRange;
 pub use gc::{GcCommand, GcReport, GcRun};
@@ -38,26 +38,59 @@ pub struct Registry {
     /// Metadata.
     db: Db,
     /// Bytes.
-    files: Files,
+    blobs: BlobStore,
     /// Manifests by tag and digest, in front of the database and the blob files.
     manifest_cache: manifest_cache::ManifestCache,
     /// The open upload sessions: their locks, hash states, owners and the caps' counts.
     uploads: upload_sessions::UploadSessions,
     /// `storage.delete.enabled`.
     delete_enabled: bool,
+    /// Whether blob GETs send clients to the store when it can (`storage.redirect`).
+    redirect: bool,
     /// The upstreams this registry caches (`proxy`), if any.
     proxy: Option<Proxy>,
 }
 
 impl Registry {
-    /// Opens the database and blob store under `root`.
+    /// Opens the database and the filesystem blob store under `root`.
     ///
     /// # Errors
     /// `Db`/`Migrate`/`Io` when the data directory cannot be used.
     pub async fn open(root: &std::path::Path, delete_enabled: bool) -> Result<Self, Error> {
+        let files = Files::open(Paths::new(root)).await?;
+        Self::open_with(root, BlobStore::Files(files), delete_enabled).await
+    }
+
+    /// Opens the storage `cfg` describes: the database under `storage.filesystem`, blobs
+    /// there too or in `storage.s3`.
+    ///
+    /// # Errors
+    /// `Db`/`Migrate`/`Io` when the data directory or the bucket cannot be used.
+    pub async fn from_config(cfg: &crate::config::Storage) -> Result<Self, Error> {
+        let root = &cfg.filesystem.rootdirectory;
+        let blobs = match &cfg.s3 {
+            None => BlobStore::Files(Files::open(Paths::new(root)).await?),
+            Some(s3) => {
+                tokio::fs::create_dir_all(root).await?;
+                BlobStore::S3(crate::storage::S3::open(s3).await?)
+            }
+        };
+        let mut registry = Self::open_with(root, blobs, cfg.delete.enabled).await?;
+        registry.redirect = !cfg.redirect.disable;
+        Ok(registry)
+    }
+
+    /// Opens the database under `root` with the blob store `blobs`.
+    ///
+    /// # Errors
+    /// `Db`/`Migrate`/`Io` when the data directory cannot be used.
+    async fn open_with(
+        root: &std::path::Path,
+        blobs: BlobStore,
+        delete_enabled: bool,
+    ) -> Result<Self, Error> {
         let paths = Paths::new(root);
-        let files = Files::open(paths.clone()).await?;
-        let store = Store(Arc::new(gc::StoreFiles(files.clone())));
+        let store = Store(Arc::new(gc::StoreBlobs(blobs.clone())));
         let db = Db::open(&paths.database(), store).await?;
         let uploads = upload_sessions::UploadSessions::default();
         let open = db.open_uploads().await?;
@@ -67,10 +100,11 @@ impl Registry {
         metrics::gauge!("registry_uploads_in_progress").set(opened as f64);
         let registry = Self {
             db,
-            files,
+            blobs,
             manifest_cache: manifest_cache::ManifestCache::default(),
             uploads,
             delete_enabled,
+            redirect: false,
             proxy: None,
         };
         // Bytes a collection was removing when it stopped (a crash) go back or go.
