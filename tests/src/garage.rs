@@ -94,8 +94,8 @@ impl Garage {
         garage
     }
 
-    /// Connects the nodes, applies a layout of three zones-free 1 GB nodes, creates the
-    /// bucket and the key.
+    /// Connects the nodes, gives each 1 GB in zone `dc1` of the layout, creates the bucket and
+    /// the key.
     async fn form(&mut self) {
         let mut ids = vec![];
         for i in 0..3 {

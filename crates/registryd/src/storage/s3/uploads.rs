@@ -153,6 +153,12 @@ impl S3 {
                 }
             }
         }
+        if received == 0 {
+            // An empty body (the usual last `PUT`): nothing to save.
+            parted.update(&pending);
+            *hasher = parted;
+            return Ok(0);
+        }
         while let Some(done) = sending.join_next().await {
             record(&mut sent, Some(done))?;
         }
