@@ -10,7 +10,6 @@ use std::time::SystemTime;
 
 use futures_util::TryStreamExt;
 use object_store::path::Path;
-use object_store::ObjectStore;
 
 use super::uploads::absent_ok;
 use super::{to_io, S3};
@@ -92,4 +91,32 @@ fn blocking<T>(work: impl std::future::Future<Output = io::Result<T>>) -> io::Re
 fn digest_named(key: &Path) -> Option<Digest> {
     key.filename()
         .and_then(|hex| Digest::parse(&format!("sha256:{hex}")).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use bytes::Bytes;
+    use object_store::memory::InMemory;
+
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn trashed_blobs_go_back_or_go() {
+        let s3 = S3::in_memory(Arc::new(InMemory::new()), 1 << 20);
+        let d = Digest::of(b"x");
+        s3.write_blob(&d, &Bytes::from_static(b"x")).await.unwrap();
+        assert!(s3.has_blob(&d));
+        assert_eq!(s3.trash_blob(&d).unwrap(), Some(1));
+        assert!(!s3.has_blob(&d));
+        assert_eq!(s3.list_trash().await.unwrap(), std::slice::from_ref(&d));
+        s3.restore_blob(&d).unwrap();
+        assert!(s3.has_blob(&d) && s3.list_trash().await.unwrap().is_empty());
+        assert_eq!(s3.list_blobs().await.unwrap().len(), 1);
+        s3.trash_blob(&d).unwrap();
+        s3.empty_trash(&d).await.unwrap();
+        assert!(s3.list_blobs().await.unwrap().is_empty());
+        assert!(s3.list_trash().await.unwrap().is_empty());
+    }
 }

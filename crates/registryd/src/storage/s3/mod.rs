@@ -25,7 +25,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
-use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::aws::AmazonS3Builder;
+use object_store::multipart::MultipartStore;
 use object_store::path::Path;
 use object_store::signer::Signer;
 use object_store::{GetOptions, GetRange, ObjectStore, PutPayload};
@@ -37,10 +38,17 @@ use crate::names::Digest;
 /// How long a presigned blob URL stays valid (registry:2's 20 minutes).
 const URL_LIFETIME: Duration = Duration::from_secs(20 * 60);
 
+/// What the store needs of a bucket: objects and multipart uploads.
+trait Bucket: ObjectStore + MultipartStore {}
+
+impl<T: ObjectStore + MultipartStore> Bucket for T {}
+
 /// The object store half of storage.
 #[derive(Debug, Clone)]
 pub struct S3 {
-    store: Arc<AmazonS3>,
+    store: Arc<dyn Bucket>,
+    /// Signs blob URLs for redirects.
+    signer: Arc<dyn Signer>,
     keys: Keys,
     /// Bytes per multipart part.
     chunksize: usize,
@@ -66,11 +74,14 @@ impl S3 {
                 .with_access_key_id(id)
                 .with_secret_access_key(secret);
         }
-        let store = builder
-            .build()
-            .map_err(|e| io::Error::other(format!("storage.s3: {e}")))?;
+        let store = Arc::new(
+            builder
+                .build()
+                .map_err(|e| io::Error::other(format!("storage.s3: {e}")))?,
+        );
         let s3 = Self {
-            store: Arc::new(store),
+            store: store.clone(),
+            signer: store,
             keys: Keys::new(&cfg.rootdirectory),
             chunksize: usize::try_from(cfg.chunksize).map_err(io::Error::other)?,
         };
@@ -79,6 +90,25 @@ impl S3 {
             .await
             .map_err(|e| io::Error::other(format!("storage.s3: bucket {}: {e}", cfg.bucket)))?;
         Ok(s3)
+    }
+
+    /// A store over an in-memory bucket (signing for an unreachable one), parts of
+    /// `chunksize` bytes.
+    #[cfg(test)]
+    fn in_memory(store: Arc<object_store::memory::InMemory>, chunksize: usize) -> Self {
+        let signer = AmazonS3Builder::new()
+            .with_bucket_name("test")
+            .with_region("test")
+            .with_access_key_id("id")
+            .with_secret_access_key("secret")
+            .build()
+            .unwrap();
+        Self {
+            store,
+            signer: Arc::new(signer),
+            keys: Keys::new("root"),
+            chunksize,
+        }
     }
 
     /// Stores a small blob under its digest: one PUT, which is atomic.
@@ -127,7 +157,7 @@ impl S3 {
     /// A presigned GET URL of a blob.
     pub(super) async fn blob_url(&self, digest: &Digest) -> io::Result<String> {
         let url = self
-            .store
+            .signer
             .signed_url(http::Method::GET, &self.keys.blob(digest), URL_LIFETIME)
             .await
             .map_err(to_io)?;

@@ -19,7 +19,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt, TryStreamExt};
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
-use object_store::{ObjectStore, PutPayload};
+use object_store::PutPayload;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 use uuid::Uuid;
@@ -258,7 +258,7 @@ impl S3 {
 
 /// Sends part `index` (0-based) of multipart upload `id` of `data`.
 async fn send_part(
-    store: &impl MultipartStore,
+    store: &(impl MultipartStore + ?Sized),
     data: &Path,
     id: &str,
     index: usize,
@@ -296,6 +296,130 @@ pub(super) fn absent_ok(e: object_store::Error) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+
+    use object_store::memory::InMemory;
+    use object_store::ObjectStore;
+
+    const PART: usize = 64 * 1024;
+
+    fn body(
+        pieces: Vec<Result<Bytes, &'static str>>,
+    ) -> impl Stream<Item = Result<Bytes, &'static str>> {
+        futures_util::stream::iter(pieces)
+    }
+
+    async fn keys(bucket: &InMemory) -> Vec<String> {
+        let mut all: Vec<String> = bucket
+            .list(None)
+            .map_ok(|m| m.location.to_string())
+            .try_collect()
+            .await
+            .unwrap();
+        all.sort();
+        all
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn chunks_become_parts_a_cut_chunk_is_dropped_and_another_process_finishes() {
+        let bucket = Arc::new(InMemory::new());
+        let first = S3::in_memory(bucket.clone(), PART);
+        let data: Vec<u8> = (0..3 * PART + 1000).map(|i| (i % 251) as u8).collect();
+        let uuid = Uuid::new_v4();
+        let mut hash = UploadHash::default();
+        // Two chunks smaller than a part, then one crossing a part boundary.
+        let mut at = 0;
+        for len in [1000, PART / 2, PART] {
+            let chunk = Bytes::copy_from_slice(&data[at..at + len]);
+            assert_eq!(
+                first
+                    .append(&uuid, body(vec![Ok(chunk)]), &mut hash)
+                    .await
+                    .unwrap(),
+                len as u64
+            );
+            at += len;
+            assert_eq!(first.upload_len(&uuid).await.unwrap(), at as u64);
+        }
+        // A chunk that breaks off after a whole part leaves the upload where it was.
+        let cut = body(vec![
+            Ok(Bytes::copy_from_slice(&data[at..at + PART + 10])),
+            Err("reset"),
+        ]);
+        assert!(matches!(
+            first.append(&uuid, cut, &mut hash).await,
+            Err(AppendError::Body(_))
+        ));
+        assert_eq!(first.upload_len(&uuid).await.unwrap(), at as u64);
+
+        // Another process takes it up from the bucket alone.
+        let second = S3::in_memory(bucket.clone(), PART);
+        let mut hash = second.rehash(&uuid).await.unwrap();
+        assert_eq!(
+            hash.clone().finalize()[..],
+            <sha2::Sha256 as sha2::Digest>::digest(&data[..at])[..]
+        );
+        let rest = Bytes::copy_from_slice(&data[at..]);
+        second
+            .append(&uuid, body(vec![Ok(rest)]), &mut hash)
+            .await
+            .unwrap();
+        let digest = Digest::from_sha256(&hash.finalize());
+        assert_eq!(digest, Digest::of(&data));
+        second.commit_upload(&uuid, &digest).await.unwrap();
+        second.remove_upload(&uuid).await.unwrap();
+        assert_eq!(&second.read_blob(&digest).await.unwrap()[..], &data[..]);
+        assert_eq!(
+            keys(&bucket).await,
+            [format!(
+                "root/blobs/sha256/{}/{}",
+                &digest.hex()[..2],
+                digest.hex()
+            )]
+        );
+        let range: Vec<Bytes> = second
+            .read_blob_range(&digest, 10, 5)
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(range.concat(), &data[10..15]);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_small_blob_is_one_put_and_a_removed_upload_leaves_nothing() {
+        let bucket = Arc::new(InMemory::new());
+        let s3 = S3::in_memory(bucket.clone(), PART);
+        let (small, big) = (Uuid::new_v4(), Uuid::new_v4());
+        let mut hash = UploadHash::default();
+        s3.append(
+            &small,
+            body(vec![Ok(Bytes::from_static(b"tiny"))]),
+            &mut hash,
+        )
+        .await
+        .unwrap();
+        let digest = Digest::of(b"tiny");
+        s3.commit_upload(&small, &digest).await.unwrap();
+        s3.remove_upload(&small).await.unwrap();
+        s3.append(
+            &big,
+            body(vec![Ok(Bytes::from(vec![1u8; 2 * PART]))]),
+            &mut UploadHash::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(s3.list_uploads().await.unwrap().len(), 1);
+        s3.remove_upload(&big).await.unwrap();
+        assert_eq!(keys(&bucket).await.len(), 1);
+        assert_eq!(&s3.read_blob(&digest).await.unwrap()[..], b"tiny");
+        assert!(s3
+            .blob_url(&digest)
+            .await
+            .unwrap()
+            .contains("X-Amz-Signature="));
+    }
 
     #[test]
     fn a_saved_state_reads_back() {
