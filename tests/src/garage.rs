@@ -99,9 +99,12 @@ impl Garage {
     async fn form(&mut self) {
         let mut ids = vec![];
         for i in 0..3 {
-            let out = self.cli_retry(i, &["node", "id", "-q"]).await;
-            let id = out.lines().find(|l| l.contains('@')).unwrap_or_default();
-            ids.push(id.trim().to_owned());
+            let out = self.cli_retry(i, &["node", "id"]).await;
+            let id = out
+                .split_whitespace()
+                .find(|w| w.split_once('@').is_some_and(|(id, _)| id.len() == 64))
+                .unwrap_or_else(|| panic!("no node id in `garage node id`:\n{out}"));
+            ids.push(id.to_owned());
         }
         for id in &ids[1..] {
             self.cli_retry(0, &["node", "connect", id]).await;
