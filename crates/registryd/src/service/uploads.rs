@@ -147,25 +147,19 @@ impl Registry {
         // writing thread holds the session's lock until then.
         let before = guard.take().ok_or(Error::BlobUploadUnknown)?;
         let mut hasher = before.hasher.clone();
-        let (guard, result) = self.blobs.append(&uuid, body, &mut hasher, guard).await;
+        let before_size = before.size();
+        let accept = move |n| chunk_fits(before_size, n, range).is_ok();
+        let (guard, result) = self
+            .blobs
+            .append(&uuid, body, &mut hasher, guard, accept)
+            .await;
         let Some(mut guard) = guard else {
             return Err(Error::Internal(format!(
                 "appending to upload {uuid}: writer panicked"
             )));
         };
         let outcome = match result {
-            Ok(n) => match range {
-                Some(r) if n != r.length() => Err(Error::BlobUploadInvalid(format!(
-                    "chunk is {n} bytes, Content-Range says {}",
-                    r.length()
-                ))),
-                _ => before
-                    .size()
-                    .checked_add(n)
-                    .filter(|size| *size < MAX_BLOB_SIZE)
-                    .map(|size| (n, size))
-                    .ok_or_else(|| Error::BlobUploadInvalid("the blob grows too large".into())),
-            },
+            Ok(n) => chunk_fits(before_size, n, range).map(|size| (n, size)),
             Err(AppendError::Body(m)) => Err(Error::BlobUploadInvalid(format!(
                 "request body failed: {m}"
             ))),
@@ -364,6 +358,21 @@ impl Registry {
         self.uploads.forget(&uuid);
         Ok(())
     }
+}
+
+/// The session's size once a chunk of `n` bytes is added to its `before` bytes, if the
+/// chunk is what its `Content-Range` announced and the blob stays below the largest allowed.
+fn chunk_fits(before: u64, n: u64, range: Option<ChunkRange>) -> Result<u64, Error> {
+    if let Some(r) = range.filter(|r| n != r.length()) {
+        return Err(Error::BlobUploadInvalid(format!(
+            "chunk is {n} bytes, Content-Range says {}",
+            r.length()
+        )));
+    }
+    before
+        .checked_add(n)
+        .filter(|size| *size < MAX_BLOB_SIZE)
+        .ok_or_else(|| Error::BlobUploadInvalid("the blob grows too large".into()))
 }
 
 #[cfg(test)]

@@ -88,7 +88,9 @@ impl BlobStore {
 
     /// Appends `body` to an upload, advancing `hasher` (the hash of the upload so far) over
     /// every byte stored; returns how many bytes were appended. On error, `hasher` and the
-    /// store may disagree: callers undo the chunk and drop the hasher.
+    /// store may disagree: callers undo the chunk and drop the hasher. A store that commits a
+    /// chunk as a whole (S3) commits it only when `accept` takes its length; the others keep
+    /// what they wrote until [`BlobStore::undo_chunk`].
     ///
     /// `held` (the session's lock) is handed back once the store is settled, even when this
     /// future is dropped mid-body; `None` only if the filesystem's writing thread panicked.
@@ -98,6 +100,7 @@ impl BlobStore {
         body: S,
         hasher: &mut UploadHash,
         held: G,
+        accept: impl FnOnce(u64) -> bool,
     ) -> (Option<G>, Result<u64, AppendError>)
     where
         S: Stream<Item = Result<Bytes, E>>,
@@ -106,7 +109,7 @@ impl BlobStore {
     {
         match self {
             Self::Files(f) => f.append(uuid, body, hasher, held).await,
-            Self::S3(s) => (Some(held), s.append(uuid, body, hasher).await),
+            Self::S3(s) => (Some(held), s.append(uuid, body, hasher, accept).await),
         }
     }
 

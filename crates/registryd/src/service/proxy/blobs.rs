@@ -233,7 +233,7 @@ impl Fill {
             })
         };
         let mut hasher = UploadHash::default();
-        let (_, wrote) = reg.blobs.append(uuid, tee, &mut hasher, ()).await;
+        let (_, wrote) = reg.blobs.append(uuid, tee, &mut hasher, (), |_| true).await;
         let size = wrote.map_err(|e| match e {
             AppendError::Body(e) => format!("upstream broke off: {e}"),
             AppendError::Io(e) => format!("writing the fill file: {e}"),

@@ -105,12 +105,14 @@ impl S3 {
         Ok(hash)
     }
 
-    /// Appends `body` (see the module's doc); `hasher` ends as the hash of the whole upload.
+    /// Appends `body` (see the module's doc), saved only when `accept` takes its length;
+    /// `hasher` ends as the hash of the whole upload.
     pub(in crate::storage) async fn append<S, E>(
         &self,
         uuid: &Uuid,
         body: S,
         hasher: &mut UploadHash,
+        accept: impl FnOnce(u64) -> bool,
     ) -> Result<u64, AppendError>
     where
         S: Stream<Item = Result<Bytes, E>>,
@@ -153,8 +155,8 @@ impl S3 {
                 }
             }
         }
-        if received == 0 {
-            // An empty body (the usual last `PUT`): nothing to save.
+        if received == 0 || !accept(received) {
+            // An empty body (the usual last `PUT`) has nothing to save; a refused one must not.
             parted.update(&pending);
             *hasher = parted;
             return Ok(0);
@@ -333,7 +335,7 @@ mod tests {
             let chunk = Bytes::copy_from_slice(&data[at..at + len]);
             assert_eq!(
                 first
-                    .append(&uuid, body(vec![Ok(chunk)]), &mut hash)
+                    .append(&uuid, body(vec![Ok(chunk)]), &mut hash, |_| true)
                     .await
                     .unwrap(),
                 len as u64
@@ -347,9 +349,17 @@ mod tests {
             Err("reset"),
         ]);
         assert!(matches!(
-            first.append(&uuid, cut, &mut hash).await,
+            first.append(&uuid, cut, &mut hash, |_| true).await,
             Err(AppendError::Body(_))
         ));
+        assert_eq!(first.upload_len(&uuid).await.unwrap(), at as u64);
+
+        // A chunk the caller refuses (not the announced length) is not kept either.
+        let refused = body(vec![Ok(Bytes::copy_from_slice(&data[at..at + PART + 10]))]);
+        first
+            .append(&uuid, refused, &mut hash, |_| false)
+            .await
+            .unwrap();
         assert_eq!(first.upload_len(&uuid).await.unwrap(), at as u64);
 
         // Another process takes it up from the bucket alone.
@@ -361,7 +371,7 @@ mod tests {
         );
         let rest = Bytes::copy_from_slice(&data[at..]);
         second
-            .append(&uuid, body(vec![Ok(rest)]), &mut hash)
+            .append(&uuid, body(vec![Ok(rest)]), &mut hash, |_| true)
             .await
             .unwrap();
         let digest = Digest::from_sha256(&hash.finalize());
@@ -397,6 +407,7 @@ mod tests {
             &small,
             body(vec![Ok(Bytes::from_static(b"tiny"))]),
             &mut hash,
+            |_| true,
         )
         .await
         .unwrap();
@@ -407,6 +418,7 @@ mod tests {
             &big,
             body(vec![Ok(Bytes::from(vec![1u8; 2 * PART]))]),
             &mut UploadHash::default(),
+            |_| true,
         )
         .await
         .unwrap();
