@@ -88,6 +88,8 @@ impl Registryd {
         let garage = if on_s3 {
             let garage = Garage::start().await;
             yaml["storage"]["s3"] = garage.storage_s3(0, "registry");
+            // The suite's HTTP client reads blobs from registryd itself (no redirects).
+            yaml["storage"]["redirect"] = json!({"disable": true});
             Some(garage)
         } else {
             None
