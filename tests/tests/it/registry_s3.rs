@@ -81,7 +81,10 @@ async fn docker_and_skopeo_push_and_pull_through_redirects_or_streaming() {
     let image = Image::oci("amd64", vec![layer.clone()]);
     let docker = Docker::connect();
     for (env, redirected) in [(&redirecting, true), (&streaming, false)] {
-        skopeo_push(env, &image, "s3/app");
+        env.registry()
+            .push_image("s3/app", "v1", &image, None)
+            .await;
+        skopeo_push(env, &image, "s3/copied");
         let url = env
             .registry()
             .url(&format!("/v2/s3/app/blobs/{}", layer.digest));
