@@ -14,7 +14,7 @@ ARG BUILD_IMAGE=rust:1-bookworm
 FROM ${BUILD_IMAGE} AS build
 ARG PREBUILT=
 WORKDIR /src
-# The migrations/ folder is compiled into registryd.
+# The migrations/ folder (sqlite/ and postgres/) is compiled into registryd.
 COPY . .
 RUN if [ -n "$PREBUILT" ]; then \
       test -x target/release/authd -a -x target/release/registryd \

@@ -94,8 +94,8 @@ impl AuthSpec {
     }
 
     /// The auth.yaml text for authd listening on `addr`, with token key/cert from `certs` and
-    /// the top-level keys of `extra` (e.g. `ldap_auth`) added.
-    fn yaml(&self, addr: &str, certs: &Path, extra: &Value) -> String {
+    /// the top-level keys of `extra` (e.g. `ldap_auth`, or a whole `server`) added.
+    pub fn yaml(&self, addr: &str, certs: &Path, extra: &Value) -> String {
         let mut users = serde_json::Map::new();
         users.insert(String::new(), json!({}));
         for user in &self.users {

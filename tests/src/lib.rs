@@ -43,7 +43,10 @@
 //!   containerd, which [`ctr`] drives with a hosts directory.
 //! - [`compose`]: the Dockerfile built from the host's binaries, docker-compose.yml run by
 //!   `docker-compose` in a temp project folder.
+//! - [`nginx`]: nginx as the reverse proxy in front of a daemon.
 //! - [`slapd`]: a real OpenLDAP server with people and groups, for `ldap_auth`.
+//! - [`postgres`]: the PostgreSQL server `./scripts/test` starts, a database per registryd
+//!   (every registryd of the run when `BERTH_TEST_ON_POSTGRES=1`), psql, `pg_ctl restart`.
 //! - [`cli`], [`docker`], [`skopeo`]: the client CLIs. Docker tests need `DOCKER_HOST` to name a
 //!   running daemon and fail (never skip) without one: run them through `./scripts/test`.
 
@@ -65,8 +68,10 @@ pub mod gc;
 pub mod hostile;
 pub mod manifests;
 pub mod mirror_dockerd;
+pub mod nginx;
 pub mod oci_layout;
 pub mod podman;
+pub mod postgres;
 pub mod pull_through;
 pub mod quickstart;
 pub mod raw_http;

@@ -83,6 +83,9 @@ impl Registryd {
             "storage": {"filesystem": {"rootdirectory": data}, "delete": {"enabled": delete_enabled}},
         });
         merge(&mut yaml, extra);
+        if crate::postgres::suite_on_postgres() && yaml.get("database").is_none() {
+            yaml["database"] = crate::postgres::fresh_database();
+        }
         let on_s3 = yaml["storage"].get("s3").is_none()
             && std::env::var(STORAGE_VAR).as_deref() == Ok("s3");
         let garage = if on_s3 {

@@ -1,6 +1,11 @@
-//! Tokens authd would never issue, minted with the `token` crate: expired, foreign-signed, forged.
+//! Tokens authd would never issue, minted with the `token` crate: expired, foreign-signed, forged;
+//! and what an issued token grants, read from its payload.
 
 use std::path::Path;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde_json::Value;
 use std::time::Duration;
 
 use token::claims::{Access, Claims};
@@ -66,6 +71,39 @@ fn jwt_body(alg: &str, claims: &Claims) -> String {
 }
 
 fn b64(bytes: &[u8]) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The access a token grants, as `type:name:actions`.
+pub fn granted(token: &str) -> Vec<String> {
+    let payload = token.split('.').nth(1).unwrap_or_default();
+    let claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap_or_default())
+            .unwrap_or_else(|e| panic!("not a token: {e}"));
+    claims["access"]
+        .as_array()
+        .unwrap_or_else(|| panic!("malformed access entry"))
+        .iter()
+        .map(|a| {
+            let actions: Vec<&str> = a["actions"]
+                .as_array()
+                .unwrap_or_else(|| panic!("malformed access entry"))
+                .iter()
+                .map(|x| {
+                    x.as_str()
+                        .unwrap_or_else(|| panic!("malformed access entry"))
+                })
+                .collect();
+            format!(
+                "{}:{}:{}",
+                a["type"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("malformed access entry")),
+                a["name"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("malformed access entry")),
+                actions.join(",")
+            )
+        })
+        .collect()
 }

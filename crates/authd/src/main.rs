@@ -163,7 +163,7 @@ async fn serve(path: PathBuf) -> anyhow::Result<()> {
     server::raise_fd_limit();
     let config = config::load(&path)?;
     config.log_warnings();
-    let listener = server::bind(config.addr)?;
+    let listener = config.addr.bind()?;
     let metrics = config.debug_addr.map(server::bind).transpose()?;
     let app = App::new(config, path, server::metrics::handle());
     let watcher = tokio::spawn(reload::watch(app.clone()));

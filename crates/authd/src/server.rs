@@ -18,14 +18,13 @@ use crate::http;
 /// # Errors
 /// [`Error::Io`] when the listener has no address, [`Error::Tls`] when TLS cannot be set up.
 pub async fn serve(
-    listener: TcpListener,
+    listener: impl Into<server::Listener>,
     metrics: Option<TcpListener>,
     app: Arc<App>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    let addr = listener
-        .local_addr()
-        .map_err(|e| Error::io("listener", e))?;
+    let listener = listener.into();
+    let addr = listener.local().map_err(|e| Error::io("listener", e))?;
     let config = app.config.load();
     let limits = config.limits;
     let tls = match config.tls {

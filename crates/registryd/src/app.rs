@@ -63,7 +63,7 @@ pub async fn build(cfg: &Config) -> Result<App, Error> {
     if matches!(auth, Authenticator::Open) {
         tracing::warn!("NO AUTH SECTION IN THE CONFIG: this registry is OPEN, anyone can push, pull and delete");
     }
-    let registry = Registry::from_config(&cfg.storage)
+    let registry = Registry::from_config(&cfg.storage, cfg.database.as_ref())
         .await?
         .with_upload_limits(cfg.storage.uploadlimits.clone())
         .with_proxy(Proxy::from_config(&cfg.proxy)?);
@@ -168,7 +168,7 @@ fn method_label(method: &Method) -> &'static str {
 /// # Errors
 /// `Io` when the listener has no address or the last writes cannot commit.
 pub async fn serve(
-    listener: TcpListener,
+    listener: impl Into<server::Listener>,
     app: App,
     tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -192,7 +192,8 @@ pub async fn serve(
             stop.clone().wait(),
         ));
     }
-    let local = listener.local_addr()?;
+    let listener = listener.into();
+    let local = listener.local()?;
     tracing::info!(
         scheme = if tls.is_some() { "https" } else { "http" },
         "listening on {local}"

@@ -64,8 +64,14 @@ pub enum Error {
     /// Startup problems: a broken configuration, unreadable keys.
     #[error("configuration: {0}")]
     Config(String),
+    /// A database error; one that says the server is away becomes [`Error::Unavailable`]
+    /// instead (see the `From` below).
     #[error("database: {0}")]
-    Db(#[from] sqlx::Error),
+    Db(sqlx::Error),
+    /// The metadata database cannot be reached (PostgreSQL restarting, the network away): the
+    /// client may retry; the message names the cause.
+    #[error("metadata database unavailable: {0}")]
+    Unavailable(String),
     #[error("migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("i/o: {0}")]
@@ -107,7 +113,7 @@ impl Error {
             Self::Unauthorized { .. } => "UNAUTHORIZED",
             Self::Db(sqlx::Error::PoolTimedOut) | Self::TooManyUploads(_) => "TOOMANYREQUESTS",
             Self::Unsupported(_) | Self::NotFound(_) | Self::BadParameter(_) => "UNSUPPORTED",
-            Self::Upstream(_) => "UNAVAILABLE",
+            Self::Upstream(_) | Self::Unavailable(_) => "UNAVAILABLE",
             Self::Config(_)
             | Self::Db(_)
             | Self::Migrate(_)
@@ -145,7 +151,7 @@ impl Error {
                 StatusCode::TOO_MANY_REQUESTS
             }
             Self::Unsupported(_) => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Upstream(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Upstream(_) | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Config(_)
             | Self::Db(_)
             | Self::Migrate(_)
@@ -174,6 +180,31 @@ impl Error {
     }
 }
 
+/// A database error, or [`Error::Unavailable`] when it says the server cannot be reached: the
+/// connection failed or was cut, no connection came free in time (the pool could not connect;
+/// the writer queue's own full answer is built as `Db(PoolTimedOut)`, 429), or the server is
+/// shutting down or starting (PostgreSQL's classes `08` and `57P`).
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        let away = match &e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(d) => d
+                .code()
+                .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+            _ => false,
+        };
+        if away {
+            Self::Unavailable(e.to_string())
+        } else {
+            Self::Db(e)
+        }
+    }
+}
+
 impl From<NameError> for Error {
     fn from(e: NameError) -> Self {
         match e {
@@ -194,6 +225,9 @@ impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let message = match &self {
             Self::Db(sqlx::Error::PoolTimedOut) => "too many requests: retry later".to_owned(),
+            Self::Unavailable(_) => {
+                "the registry's database is unavailable: retry later".to_owned()
+            }
             _ if self.status() == StatusCode::INSUFFICIENT_STORAGE => {
                 "registry storage is full: retry once space is freed".to_owned()
             }
@@ -229,7 +263,7 @@ impl IntoResponse for Error {
                     }
                 }
             }
-            Self::Db(sqlx::Error::PoolTimedOut) => {
+            Self::Db(sqlx::Error::PoolTimedOut) | Self::Unavailable(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             Self::RangeInvalid { size } => {
@@ -317,6 +351,29 @@ mod tests {
         );
         assert_eq!(
             Error::Db(sqlx::Error::RowNotFound).status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+
+    #[tokio::test]
+    async fn a_database_that_is_away_answers_503_unavailable() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let resp = Error::from(sqlx::Error::Io(refused)).into_response();
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "1");
+        assert!(resp.extensions().get::<InternalCause>().is_some(), "logged");
+        let v = body_json(resp).await;
+        assert_eq!(v["errors"][0]["code"], "UNAVAILABLE");
+        assert!(
+            !v.to_string().contains("refused"),
+            "the cause stays in the log"
+        );
+        assert_eq!(
+            Error::from(sqlx::Error::PoolTimedOut).status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            Error::from(sqlx::Error::RowNotFound).status(),
             StatusCode::INTERNAL_SERVER_ERROR
         );
     }

@@ -66,7 +66,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         gc.run(&cfg).await.context("garbage collection")?;
         return Ok(());
     }
-    let addr = cfg.listen_addr()?;
+    let listen_on = cfg.listen_on()?;
     let tls = cfg
         .http
         .tls
@@ -76,7 +76,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let app = registryd::build(&cfg)
         .await
         .context("building the registry")?;
-    let listener = server::bind(addr)?;
+    let listener = listen_on.bind()?;
     registryd::serve(listener, app, tls, server::shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())

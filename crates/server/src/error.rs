@@ -12,8 +12,8 @@ pub enum Error {
     /// Binding or listening failed.
     #[error("binding {addr}: {cause}")]
     Bind {
-        /// What was asked for.
-        addr: std::net::SocketAddr,
+        /// What was asked for: `host:port` or `unix:PATH`.
+        addr: String,
         /// Why it failed.
         cause: std::io::Error,
     },

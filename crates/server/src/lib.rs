@@ -1,7 +1,8 @@
 //! What both Berth daemons do to serve, written once:
 //!
 //! - [`listen`]: listen-address parsing (`:5000` is every interface, IPv6 included), dual-stack
-//!   binding, and raising the open-file limit at start.
+//!   binding, and raising the open-file limit at start; [`listener`]: TCP or a Unix socket, and
+//!   the peer of each connection.
 //! - [`limits`]: the bounds on what a client controls (timeouts, connection cap, header size),
 //!   as configured in either daemon's file, with Go-style durations.
 //! - [`serve`]: the accept loop (plain HTTP or TLS) enforcing those bounds, graceful shutdown
@@ -19,6 +20,7 @@ pub mod error;
 pub mod htpasswd;
 pub mod limits;
 pub mod listen;
+pub mod listener;
 pub mod logging;
 pub mod login_cache;
 pub mod mac;
@@ -31,4 +33,5 @@ pub mod tls_policy;
 pub use error::Error;
 pub use limits::{go_duration, Limits, Timeouts};
 pub use listen::{bind, parse_listen_addr, raise_fd_limit};
+pub use listener::{ListenOn, Listener, Peer};
 pub use serve::{serve, shutdown_signal, Stop};

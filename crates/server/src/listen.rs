@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use crate::error::Error;
 
 /// Pending connections the kernel queues while the accept loop is at its cap.
-const BACKLOG: i32 = 1024;
+pub(crate) const BACKLOG: i32 = 1024;
 
 /// Parses `127.0.0.1:5000`, `[::1]:5000` or `:5000` (every interface: `[::]:5000`, bound
 /// dual-stack by [`bind`]).
@@ -42,7 +42,10 @@ pub fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
         }
         other => other,
     };
-    bound.map_err(|cause| Error::Bind { addr, cause })
+    bound.map_err(|cause| Error::Bind {
+        addr: addr.to_string(),
+        cause,
+    })
 }
 
 fn no_ipv6(e: &std::io::Error) -> bool {

@@ -1,12 +1,11 @@
-//! The accept loop both daemons serve with, over plain HTTP or TLS, on an already-bound
-//! listener: at most `max_connections` at once (at the cap it stops accepting and the kernel's
+//! The accept loop both daemons serve with, over plain HTTP or TLS, on an already-bound TCP
+//! listener or Unix socket: at most `max_connections` at once (at the cap it stops accepting and the kernel's
 //! backlog waits), accept errors back off instead of spinning, TLS handshakes and header blocks
 //! are bounded in time and size, each connection is watched by [`crate::conn`]. When
 //! `shutdown` resolves, listening stops, open connections finish their requests and close,
 //! bounded by `limits.drain`.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,13 +16,13 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
 
 use crate::conn::{Activity, Answer, Expiry, TimedBody, Watched};
 use crate::limits::{Limits, Timeouts};
+use crate::listener::{Listener, Peer, Stream};
 
 /// File descriptors kept for what is not a connection (database, blob files, logs).
 const RESERVED_FDS: u64 = 256;
@@ -37,14 +36,15 @@ const GOODBYE: Duration = Duration::from_secs(1);
 type Builder = auto::Builder<TokioExecutor>;
 
 /// Serves `router` on `listener` (HTTPS through `tls` when given) within `limits` until
-/// `shutdown` resolves, then drains. Each request carries `ConnectInfo<SocketAddr>`.
+/// `shutdown` resolves, then drains. Each request carries `ConnectInfo<Peer>`.
 pub async fn serve(
-    listener: TcpListener,
+    listener: impl Into<Listener>,
     router: Router,
     tls: Option<TlsAcceptor>,
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
+    let listener = listener.into();
     let cap = connection_cap(limits.max_connections);
     let permits = Arc::new(Semaphore::new(cap));
     let (stop, stopped) = watch::channel(false);
@@ -73,7 +73,7 @@ pub async fn serve(
                 }
             }
         };
-        let (tcp, peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(conn) => {
                     backoff = MIN_BACKOFF;
@@ -97,7 +97,15 @@ pub async fn serve(
             stopped: stopped.clone(),
             _permit: permit,
         };
-        tokio::spawn(conn.run(tcp, tls.clone()));
+        match stream {
+            Stream::Tcp(tcp) => {
+                let _ = tcp.set_nodelay(true);
+                tokio::spawn(conn.run(tcp, tls.clone()));
+            }
+            Stream::Unix(unix) => {
+                tokio::spawn(conn.run(unix, tls.clone()));
+            }
+        }
     }
     drop(listener);
     let _ = stop.send(true);
@@ -149,7 +157,7 @@ fn builder(limits: &Limits) -> Builder {
 
 /// One accepted connection and what it is served with.
 struct Conn {
-    peer: SocketAddr,
+    peer: Peer,
     router: Router,
     builder: Arc<Builder>,
     timeouts: Timeouts,
@@ -159,13 +167,15 @@ struct Conn {
 }
 
 impl Conn {
-    async fn run(self, tcp: TcpStream, tls: Option<TlsAcceptor>) {
-        let _ = tcp.set_nodelay(true);
+    async fn run<S>(self, stream: S, tls: Option<TlsAcceptor>)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         match tls {
-            None => self.http(tcp).await,
+            None => self.http(stream).await,
             Some(acceptor) => {
                 let peer = self.peer;
-                match tokio::time::timeout(self.timeouts.handshake, acceptor.accept(tcp)).await {
+                match tokio::time::timeout(self.timeouts.handshake, acceptor.accept(stream)).await {
                     Ok(Ok(stream)) => self.http(stream).await,
                     Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                     Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),

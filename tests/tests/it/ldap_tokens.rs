@@ -4,11 +4,10 @@
 //! slapd's own log).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use berth_tests::authd::SERVICE;
 use berth_tests::env::TestEnv;
 use berth_tests::slapd::{ldap_spec, people, Slapd};
+use berth_tests::tokens::granted;
 use serde_json::{json, Value};
 
 /// authd (with the LDAP section for `slapd` over plain LDAP, `extra` keys merged into it) and
@@ -34,31 +33,6 @@ pub async fn answer(env: &TestEnv, user: &str, password: &str, scope: &str) -> (
         .unwrap_or("OK")
         .to_string();
     (status, code)
-}
-
-/// The access a token grants, as `type:name:actions`.
-fn granted(token: &str) -> Vec<String> {
-    let payload = token.split('.').nth(1).unwrap();
-    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
-    claims["access"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            let actions: Vec<&str> = a["actions"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_str().unwrap())
-                .collect();
-            format!(
-                "{}:{}:{}",
-                a["type"].as_str().unwrap(),
-                a["name"].as_str().unwrap(),
-                actions.join(",")
-            )
-        })
-        .collect()
 }
 
 const DEV_APP: &str = "repository:dev/app:pull,push";

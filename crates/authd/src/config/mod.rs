@@ -25,7 +25,7 @@ use crate::authn::{parse_htpasswd, Authenticators, Backend, Users};
 use crate::error::Error;
 use crate::ext_authz::ExtAuthz;
 use crate::program::Program;
-use raw::{RawConfig, RawThrottle};
+use raw::{ListenAddr, Net, RawConfig, RawServer, RawThrottle};
 
 /// How long shutdown waits for open connections.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -33,8 +33,8 @@ use sources::{Fingerprint, Sources};
 
 /// A loaded, checked configuration; swapped whole on reload.
 pub struct Config {
-    /// Where listening happens (a change needs a restart).
-    pub addr: SocketAddr,
+    /// Where listening happens: `host:port` or a Unix socket (a change needs a restart).
+    pub addr: server::ListenOn,
     /// Where `/metrics` is served instead of `addr`, if set (a change needs a restart).
     pub debug_addr: Option<SocketAddr>,
     /// Timeouts, connection cap and header bound (a change needs a restart).
@@ -95,7 +95,8 @@ pub struct TokenSettings {
 }
 
 impl RealIp {
-    /// The client address: the peer's, or the header's entry when the peer is a trusted proxy.
+    /// The client address: the peer's, or the header's entry when the peer is a trusted proxy
+    /// or came through the Unix socket (`peer` is `None`).
     /// Several lines of the header are one comma-separated list, in order (RFC 9110 §5.3), so a
     /// client's own line cannot hide the one its proxy appended.
     ///
@@ -105,15 +106,13 @@ impl RealIp {
     /// request is refused rather than judged by the proxy's own address.
     pub fn client_ip(
         &self,
-        peer: IpAddr,
+        peer: Option<IpAddr>,
         headers: &axum::http::HeaderMap,
     ) -> Result<IpAddr, Error> {
-        let trusted = self
-            .trusted
-            .as_ref()
-            .is_none_or(|t| t.iter().any(|r| r.contains(peer)));
-        if !trusted {
-            return Ok(peer);
+        if let (Some(peer), Some(trusted)) = (peer, &self.trusted) {
+            if !trusted.iter().any(|r| r.contains(peer)) {
+                return Ok(peer);
+            }
         }
         let refuse = |reason: String| Error::ClientAddress {
             header: self.header.to_string(),
@@ -145,6 +144,34 @@ impl RealIp {
             .or_else(|_| entry.parse::<SocketAddr>().map(|a| a.ip()))
             .map(|ip| ip.to_canonical())
             .map_err(|_| refuse(format!("entry {entry:?} is not an address")))
+    }
+}
+
+/// `server.addr` as `server.net` means it: a Unix socket path (relative to the file's folder)
+/// needs `net: unix` and `real_ip_header`, since the socket carries no client address.
+fn listen_on(
+    server: &RawServer,
+    resolve: &impl Fn(&Path) -> PathBuf,
+) -> Result<server::ListenOn, String> {
+    match (server.net.unwrap_or(Net::Tcp), &server.addr) {
+        (Net::Tcp, ListenAddr::Tcp(a)) => Ok(server::ListenOn::Tcp(*a)),
+        (Net::Tcp, ListenAddr::Path(p)) => Err(format!(
+            "server.addr: {} is a socket path: set server.net: unix, or give host:port",
+            p.display()
+        )),
+        (Net::Unix, ListenAddr::Tcp(a)) => Err(format!(
+            "server.addr: with server.net: unix, give a socket path (e.g. ./authd.sock), not {a}"
+        )),
+        (Net::Unix, ListenAddr::Path(_)) if server.real_ip_header.is_none() => Err(
+            "server.net: unix needs server.real_ip_header: the socket carries no client address, \
+             so the proxy in front must pass it (docker_auth answers every request 400 without it)"
+                .to_owned(),
+        ),
+        (Net::Unix, ListenAddr::Path(_)) if server.trusted_proxies.is_some() => Err(
+            "server.trusted_proxies: on a Unix socket every peer is the proxy: remove it"
+                .to_owned(),
+        ),
+        (Net::Unix, ListenAddr::Path(p)) => Ok(server::ListenOn::Unix(resolve(p))),
     }
 }
 
@@ -233,7 +260,16 @@ pub fn load(path: &Path) -> Result<Config, Error> {
     )
     .map_err(bad)?;
 
-    if raw.server.real_ip_header.is_some() && raw.server.trusted_proxies.is_none() {
+    let addr = listen_on(&raw.server, &resolve).map_err(bad)?;
+    let debug_addr = match raw.server.debug.map(|d| d.addr) {
+        Some(ListenAddr::Tcp(a)) => Some(a),
+        Some(ListenAddr::Path(_)) => {
+            return Err(bad("server.debug.addr: must be host:port".to_owned()))
+        }
+        None => None,
+    };
+    let unix = matches!(addr, server::ListenOn::Unix(_));
+    if raw.server.real_ip_header.is_some() && raw.server.trusted_proxies.is_none() && !unix {
         // docker_auth believes the header from anyone; say so when that is what happens.
         tracing::warn!(
             "server.real_ip_header is believed from every peer; set server.trusted_proxies"
@@ -296,8 +332,8 @@ pub fn load(path: &Path) -> Result<Config, Error> {
 
     let (files, fingerprint) = sources.finish();
     Ok(Config {
-        addr: raw.server.addr.0,
-        debug_addr: raw.server.debug.map(|d| d.addr.0),
+        addr,
+        debug_addr,
         limits,
         tls,
         tls_policy,

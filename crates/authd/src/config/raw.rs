@@ -171,6 +171,8 @@ impl std::fmt::Debug for TlsCurve {
 pub enum Net {
     /// `host:port`.
     Tcp,
+    /// A Unix socket at the path in `addr`, for a reverse proxy on the same host.
+    Unix,
 }
 
 impl TryFrom<String> for Net {
@@ -179,11 +181,7 @@ impl TryFrom<String> for Net {
     fn try_from(s: String) -> Result<Self, String> {
         match s.as_str() {
             "tcp" | "" => Ok(Net::Tcp),
-            "unix" => Err(
-                "server.net: unix sockets are not served yet: listen on tcp on a loopback \
-                           address (e.g. 127.0.0.1:5001) behind the proxy"
-                    .to_owned(),
-            ),
+            "unix" => Ok(Net::Unix),
             other => Err(format!("server.net: {other:?} must be tcp or unix")),
         }
     }
@@ -337,18 +335,26 @@ fn default_lockout() -> u64 {
     30
 }
 
-/// A listen address; docker_auth's `:5001` means every interface, IPv6 included.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+/// A listen address; docker_auth's `:5001` means every interface, IPv6 included. With
+/// `server.net: unix` it is a socket path instead, which must contain a `/` (`./authd.sock`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
-pub struct ListenAddr(pub SocketAddr);
+pub enum ListenAddr {
+    /// `host:port`.
+    Tcp(SocketAddr),
+    /// A path.
+    Path(PathBuf),
+}
 
 impl TryFrom<String> for ListenAddr {
     type Error = String;
 
     fn try_from(s: String) -> Result<Self, String> {
-        server::parse_listen_addr(&s)
-            .map(ListenAddr)
-            .map_err(|e| e.to_string())
+        match server::parse_listen_addr(&s) {
+            Ok(addr) => Ok(ListenAddr::Tcp(addr)),
+            Err(_) if s.contains('/') => Ok(ListenAddr::Path(PathBuf::from(s))),
+            Err(e) => Err(format!("{e}, or a socket path with server.net: unix")),
+        }
     }
 }
 

@@ -58,6 +58,16 @@ fn reads_a_docker_auth_style_file_with_relative_paths() {
         "refresh tokens last 90 days unless told"
     );
     assert!(config.tls.is_none() && config.real_ip.is_none() && config.token.services.is_none());
+    let socket = GOOD.replace(
+        "  addr: \":5001\"",
+        "  addr: ./run/authd.sock\n  net: unix\n  real_ip_header: X-Real-IP",
+    );
+    let config = load_text(dir.path(), &socket).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        config.addr,
+        server::ListenOn::Unix(dir.path().join("./run/authd.sock")),
+        "a socket path is relative to the file's folder"
+    );
     assert_eq!(
         config.files.len(),
         3,
@@ -141,7 +151,12 @@ fn refuses_bad_files_with_file_line_and_reason() {
         ("  addr: \":5001\"", "  addr: \":5001\"\n  max_header_bytes: 100", &["server", "at least 8192"]),
         ("  addr: \":5001\"", "  addr: \":5001\"\n  debug: {addr: nowhere}", &["server.debug", "not an address:port", "line"]),
         ("  addr: \":5001\"", "  addr: \":5001\"\n  letsencrypt:\n    email: a@b.c\n    cache_dir: /x", &["server.letsencrypt", "no outbound network", "certbot", "line 5"]),
-        ("  addr: \":5001\"", "  addr: \":5001\"\n  net: unix", &["server.net", "unix sockets are not served yet", "line"]),
+        ("  addr: \":5001\"", "  addr: \":5001\"\n  net: unix", &["server.addr", "give a socket path", ":5001"]),
+        ("  addr: \":5001\"", "  addr: ./authd.sock", &["server.addr", "./authd.sock is a socket path", "server.net: unix"]),
+        ("  addr: \":5001\"", "  addr: ./authd.sock\n  net: unix", &["server.net: unix needs server.real_ip_header"]),
+        ("  addr: \":5001\"", "  addr: ./authd.sock\n  net: unix\n  real_ip_header: X-Real-IP\n  trusted_proxies: [127.0.0.1/32]", &["trusted_proxies", "every peer is the proxy"]),
+        ("  addr: \":5001\"", "  addr: authd.sock\n  net: unix", &["not an address:port", "socket path", "line 3"]),
+        ("  addr: \":5001\"", "  addr: \":5001\"\n  debug: {addr: ./metrics.sock}", &["server.debug.addr", "host:port"]),
         ("  addr: \":5001\"", "  addr: \":5001\"\n  net: udp", &["server.net", "must be tcp or unix", "line"]),
         ("  addr: \":5001\"", "  addr: \":5001\"\n  path_prefix: auth", &["server.path_prefix", "absolute path", "line"]),
         ("  addr: \":5001\"", "  addr: \":5001\"\n  path_prefix: \"/a/{x}\"", &["server.path_prefix", "segments", "line"]),
@@ -194,7 +209,7 @@ fn repeated_forwarded_lines_are_one_list_in_order() {
         pos,
         trusted: Some(vec![trusted.clone().unwrap_or_else(|e| panic!("{e}"))]),
     };
-    let peer = std::net::IpAddr::from([127, 0, 0, 1]);
+    let peer = Some(std::net::IpAddr::from([127, 0, 0, 1]));
     let headers = |lines: &[&'static str]| {
         let mut h = HeaderMap::new();
         for line in lines {
@@ -244,9 +259,14 @@ fn repeated_forwarded_lines_are_one_list_in_order() {
     // A peer outside trusted_proxies keeps its own address, header or not.
     let outsider = std::net::IpAddr::from([192, 0, 2, 1]);
     for lines in [&[][..], &["10.1.1.1"], &["junk"]] {
-        let got = real_ip(-1).client_ip(outsider, &headers(lines)).ok();
+        let got = real_ip(-1).client_ip(Some(outsider), &headers(lines)).ok();
         assert_eq!(got, Some(outsider), "{lines:?}");
     }
+    // A Unix socket peer is the proxy: the header decides, and without it the request is refused.
+    let through_socket = real_ip(-1).client_ip(None, &headers(&["192.0.2.7"])).ok();
+    assert_eq!(through_socket, Some(std::net::IpAddr::from([192, 0, 2, 7])));
+    let bare = real_ip(-1).client_ip(None, &headers(&[])).err();
+    assert!(bare.is_some_and(|e| e.to_string().contains("must be present")));
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! `GET /auth` (Docker's token protocol, Basic credentials) and `POST /auth` (OAuth2 password
 //! and refresh-token grants): parse parameters into a [`TokenRequest`] and hand it to [`flow`].
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -24,7 +24,7 @@ pub const MAX_PARAMS: usize = 8 * 1024;
 /// `GET /auth?service=…&scope=…[&account=…][&offline_token=true]` with optional Basic auth.
 pub async fn get(
     State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(peer): ConnectInfo<server::Peer>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Json<TokenResponse>, Error> {
@@ -38,7 +38,7 @@ pub async fn get(
 /// `POST /auth` with a form body: `grant_type=password|refresh_token`, `service`, `scope`, …
 pub async fn post(
     State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(peer): ConnectInfo<server::Peer>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<TokenResponse>, Error> {
@@ -112,11 +112,15 @@ impl Params {
     }
 }
 
-fn client_ip(app: &App, peer: SocketAddr, headers: &HeaderMap) -> Result<IpAddr, Error> {
-    let peer = peer.ip().to_canonical();
-    match &app.config.load().real_ip {
-        Some(real_ip) => real_ip.client_ip(peer, headers),
-        None => Ok(peer),
+fn client_ip(app: &App, peer: server::Peer, headers: &HeaderMap) -> Result<IpAddr, Error> {
+    match (&app.config.load().real_ip, peer.ip()) {
+        (Some(real_ip), ip) => real_ip.client_ip(ip, headers),
+        (None, Some(ip)) => Ok(ip),
+        // Loading refuses `net: unix` without `real_ip_header`; a reload to tcp without it
+        // leaves the socket's connections here.
+        (None, None) => Err(Error::BadRequest(
+            "the connection has no client address: set server.real_ip_header".to_owned(),
+        )),
     }
 }
 

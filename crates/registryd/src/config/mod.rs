@@ -1,7 +1,8 @@
 //! registry.yaml: registry:2's key names (`http`, `storage`, `auth`), deserialized strictly and
 //! resolved so that relative paths are relative to the config file's directory; [`proxy`] holds
-//! the pull-through cache's section.
+//! the pull-through cache's section and [`database`] the PostgreSQL one.
 
+pub mod database;
 pub mod proxy;
 mod s3;
 
@@ -34,6 +35,10 @@ pub struct Config {
     /// Upstream registries cached under name prefixes (a pull-through cache).
     #[serde(default)]
     pub proxy: proxy::Proxy,
+    /// PostgreSQL for the metadata (GitLab's key names); absent or disabled = SQLite in the
+    /// data directory.
+    #[serde(default)]
+    pub database: Option<database::Database>,
 }
 
 /// The `http` section.
@@ -41,8 +46,11 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct Http {
     /// `127.0.0.1:5000`, `[::1]:5000`, or registry:2's `:5000` meaning every interface (IPv6
-    /// included).
+    /// included); with `net: unix`, a socket path.
     pub addr: String,
+    /// registry:2's `tcp` (the default) or `unix`, for a reverse proxy on the same host.
+    #[serde(default)]
+    pub net: Net,
     /// Serve HTTPS with this certificate and key.
     #[serde(default)]
     pub tls: Option<Tls>,
@@ -58,6 +66,17 @@ pub struct Http {
     /// registry:2's debug server: `/metrics` moves there, off the main address.
     #[serde(default)]
     pub debug: Option<Debug>,
+}
+
+/// `http.net`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Net {
+    /// `addr` is `host:port`.
+    #[default]
+    Tcp,
+    /// `addr` is a Unix socket path (relative to this file's folder).
+    Unix,
 }
 
 /// `http.debug`.
@@ -336,7 +355,11 @@ impl Config {
                 return Err(Error::Config(format!("version: {v:?} is not 0.1")));
             }
         }
-        cfg.listen_addr()?;
+        if cfg.http.net == Net::Unix {
+            let path = base.join(&cfg.http.addr);
+            cfg.http.addr = path.to_string_lossy().into_owned();
+        }
+        cfg.listen_on()?;
         cfg.debug_addr()?;
         cfg.limits()?;
         if let Some(s3) = &cfg.storage.s3 {
@@ -353,6 +376,9 @@ impl Config {
             resolve(&mut tls.key);
         }
         cfg.proxy.resolve_paths(base);
+        if let Some(db) = &mut cfg.database {
+            db.password_from_env();
+        }
         match &mut cfg.auth {
             Some(Auth::Token(t)) => resolve(&mut t.rootcertbundle),
             Some(Auth::Htpasswd(h)) => resolve(&mut h.path),
@@ -361,13 +387,26 @@ impl Config {
         Ok(cfg)
     }
 
-    /// The socket address to bind; `:5000` means all interfaces, IPv6 included.
+    /// Where to listen: a socket address (`:5000` means all interfaces, IPv6 included) or, with
+    /// `http.net: unix`, a socket path.
     ///
     /// # Errors
-    /// `Config` when `http.addr` is not an address.
-    pub fn listen_addr(&self) -> Result<SocketAddr, Error> {
-        server::parse_listen_addr(&self.http.addr)
-            .map_err(|e| Error::Config(format!("http.addr: {e}")))
+    /// `Config` when `http.addr` is not an address, or is empty with `net: unix`.
+    pub fn listen_on(&self) -> Result<server::ListenOn, Error> {
+        match self.http.net {
+            Net::Tcp => server::parse_listen_addr(&self.http.addr)
+                .map(server::ListenOn::Tcp)
+                .map_err(|e| {
+                    Error::Config(format!(
+                        "http.addr: {e}, or a socket path with http.net: unix"
+                    ))
+                }),
+            Net::Unix if self.http.addr.ends_with('/') => Err(Error::Config(format!(
+                "http.addr: {:?} is a folder; with http.net: unix give a socket path",
+                self.http.addr
+            ))),
+            Net::Unix => Ok(server::ListenOn::Unix(PathBuf::from(&self.http.addr))),
+        }
     }
 
     /// Where `/metrics` is served instead of the main address, if `http.debug.addr` is set.

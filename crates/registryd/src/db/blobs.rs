@@ -1,8 +1,25 @@
 //! SQL for blobs and the repository → blob links.
 
+use sqlx::AnyConnection;
+
 use super::gc::ensure_blob;
+use super::lock::{guard, Guard};
 use super::{ensure_repo, Db};
 use crate::error::Error;
+
+/// Links a blob into a repository, or renews the link (its grace period then counts from the
+/// push that needs it).
+pub(super) async fn link(c: &mut AnyConnection, repo_id: i64, digest: &str) -> Result<(), Error> {
+    sqlx::query(
+        "INSERT INTO repo_blobs (repo_id, digest) VALUES ($1, $2) \
+         ON CONFLICT (repo_id, digest) DO UPDATE SET linked_at = excluded.linked_at",
+    )
+    .bind(repo_id)
+    .bind(digest)
+    .execute(c)
+    .await?;
+    Ok(())
+}
 
 impl Db {
     /// Size of a blob the repository links, `None` when it does not.
@@ -12,7 +29,7 @@ impl Db {
     pub async fn linked_blob_size(&self, repo: &str, digest: &str) -> Result<Option<u64>, Error> {
         let size: Option<i64> = sqlx::query_scalar(
             "SELECT b.size FROM blobs b JOIN repo_blobs rb ON rb.digest = b.digest \
-             JOIN repositories r ON r.id = rb.repo_id WHERE r.name = ? AND b.digest = ?",
+             JOIN repositories r ON r.id = rb.repo_id WHERE r.name = $1 AND b.digest = $2",
         )
         .bind(repo)
         .bind(digest)
@@ -32,13 +49,13 @@ impl Db {
         repos: Option<&[String]>,
     ) -> Result<Option<u64>, Error> {
         let repos = repos.map(|r| serde_json::json!(r).to_string());
-        let size: Option<i64> = sqlx::query_scalar(
+        let size: Option<i64> = sqlx::query_scalar(&format!(
             "SELECT b.size FROM blobs b JOIN repo_blobs rb ON rb.digest = b.digest \
-             JOIN repositories r ON r.id = rb.repo_id WHERE b.digest = ? \
-             AND (? IS NULL OR r.name IN (SELECT value FROM json_each(?))) LIMIT 1",
-        )
+             JOIN repositories r ON r.id = rb.repo_id WHERE b.digest = $1 \
+             AND ($2 IS NULL OR r.name IN (SELECT value FROM {})) LIMIT 1",
+            self.dialect.json_values(2)
+        ))
         .bind(digest)
-        .bind(&repos)
         .bind(&repos)
         .fetch_optional(&self.reader)
         .await?;
@@ -50,7 +67,7 @@ impl Db {
     /// # Errors
     /// `Db` on failure.
     pub async fn blob_size(&self, digest: &str) -> Result<Option<u64>, Error> {
-        let size: Option<i64> = sqlx::query_scalar("SELECT size FROM blobs WHERE digest = ?")
+        let size: Option<i64> = sqlx::query_scalar("SELECT size FROM blobs WHERE digest = $1")
             .bind(digest)
             .fetch_optional(&self.reader)
             .await?;
@@ -79,15 +96,12 @@ impl Db {
         self.writer
             .write(move |c| {
                 Box::pin(async move {
+                    guard(c, Guard::Shared).await?;
                     let repo_id = ensure_repo(c, &repo).await?;
                     ensure_blob(c, &files, &digest, size).await?;
-                    sqlx::query("INSERT OR IGNORE INTO repo_blobs (repo_id, digest) VALUES (?, ?)")
-                        .bind(repo_id)
-                        .bind(&digest)
-                        .execute(&mut *c)
-                        .await?;
+                    link(c, repo_id, &digest).await?;
                     if let Some(uuid) = upload {
-                        sqlx::query("DELETE FROM uploads WHERE uuid = ?")
+                        sqlx::query("DELETE FROM uploads WHERE uuid = $1")
                             .bind(uuid)
                             .execute(&mut *c)
                             .await?;
@@ -105,8 +119,9 @@ impl Db {
     /// `Db` on failure.
     pub async fn unlink_blob(&self, repo: &str, digest: &str) -> Result<bool, Error> {
         self.delete(
-            "DELETE FROM repo_blobs WHERE digest = ? AND repo_id = (SELECT id FROM repositories WHERE name = ?)",
+            "DELETE FROM repo_blobs WHERE digest = $1 AND repo_id = (SELECT id FROM repositories WHERE name = $2)",
             [digest, repo],
+            None,
         )
         .await
     }

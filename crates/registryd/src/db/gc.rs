@@ -4,14 +4,16 @@
 
 use std::sync::Arc;
 
-use sqlx::SqliteConnection;
+use sqlx::AnyConnection;
 
-use super::Db;
+use super::lock::{guard, Guard};
+use super::{notify, Db};
 use crate::error::Error;
 
 /// What the database asks of the blob store, inside a write transaction: the checks and moves
 /// that must be atomic with a row change, because SQLite's write lock (held by one
-/// transaction at a time, across processes) is what orders them against other writers.
+/// transaction at a time, across processes) is what orders them against other writers — on
+/// PostgreSQL, the collection lock of [`super::lock`].
 pub trait BlobFiles: Send + Sync + 'static {
     /// Whether the bytes of `digest` are in the store.
     fn present(&self, digest: &str) -> bool;
@@ -79,7 +81,7 @@ const UNREFERENCED: &str = "NOT EXISTS (SELECT 1 FROM repo_blobs rb WHERE rb.dig
 /// `BlobCollected` when its bytes are not in the store (garbage collection took them after
 /// the caller placed them): the caller places them again.
 pub(super) async fn ensure_blob(
-    c: &mut SqliteConnection,
+    c: &mut AnyConnection,
     files: &Store,
     digest: &str,
     size: i64,
@@ -90,7 +92,7 @@ pub(super) async fn ensure_blob(
     if recorded(c, digest).await? {
         return Ok(());
     }
-    sqlx::query("INSERT INTO blobs (digest, size) VALUES (?, ?)")
+    sqlx::query("INSERT INTO blobs (digest, size) VALUES ($1, $2) ON CONFLICT (digest) DO NOTHING")
         .bind(digest)
         .bind(size)
         .execute(c)
@@ -104,20 +106,24 @@ pub(super) async fn ensure_blob(
 /// anything younger than the cutoff, and everything those reach through index children,
 /// config/layer references and referrers.
 async fn sweep(
-    c: &mut SqliteConnection,
+    c: &mut AnyConnection,
     repo_id: i64,
     cutoff: i64,
     delete_untagged: bool,
 ) -> Result<RepoSweep, Error> {
-    let manifests = sqlx::query_scalar(
+    // The recursive part names `live` once (PostgreSQL's rule): one join with every edge, a
+    // reference (manifest → target) or a referrer (subject → manifest).
+    let manifests: Vec<String> = sqlx::query_scalar(
         "WITH RECURSIVE live(digest) AS ( \
-           SELECT m.digest FROM manifests m WHERE m.repo_id = ?1 AND (m.pushed_at >= ?2 \
-             OR (?3 = 0 AND m.subject IS NULL) \
-             OR EXISTS (SELECT 1 FROM tags t WHERE t.repo_id = ?1 AND t.digest = m.digest)) \
-           UNION SELECT r.target_digest FROM manifest_refs r JOIN live l \
-             ON r.repo_id = ?1 AND r.manifest_digest = l.digest \
-           UNION SELECT m.digest FROM manifests m JOIN live l ON m.repo_id = ?1 AND m.subject = l.digest) \
-         DELETE FROM manifests WHERE repo_id = ?1 AND digest NOT IN (SELECT digest FROM live) \
+           SELECT m.digest FROM manifests m WHERE m.repo_id = $1 AND (m.pushed_at >= $2 \
+             OR ($3 = 0 AND m.subject IS NULL) \
+             OR EXISTS (SELECT 1 FROM tags t WHERE t.repo_id = $1 AND t.digest = m.digest)) \
+           UNION SELECT e.digest FROM live l JOIN ( \
+               SELECT r.manifest_digest AS src, r.target_digest AS digest FROM manifest_refs r \
+                 WHERE r.repo_id = $1 \
+               UNION ALL SELECT m.subject, m.digest FROM manifests m \
+                 WHERE m.repo_id = $1 AND m.subject IS NOT NULL) e ON e.src = l.digest) \
+         DELETE FROM manifests WHERE repo_id = $1 AND digest NOT IN (SELECT digest FROM live) \
          RETURNING digest",
     )
     .bind(repo_id)
@@ -126,15 +132,22 @@ async fn sweep(
     .fetch_all(&mut *c)
     .await?;
     let links = sqlx::query(
-        "DELETE FROM repo_blobs WHERE repo_id = ?1 AND linked_at < ?2 \
-         AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = ?1 AND m.digest = repo_blobs.digest) \
-         AND NOT EXISTS (SELECT 1 FROM manifest_refs r WHERE r.repo_id = ?1 AND r.target_digest = repo_blobs.digest)",
+        "DELETE FROM repo_blobs WHERE repo_id = $1 AND linked_at < $2 \
+         AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = $1 AND m.digest = repo_blobs.digest) \
+         AND NOT EXISTS (SELECT 1 FROM manifest_refs r WHERE r.repo_id = $1 AND r.target_digest = repo_blobs.digest)",
     )
     .bind(repo_id)
     .bind(cutoff)
-    .execute(c)
+    .execute(&mut *c)
     .await?
     .rows_affected();
+    if !manifests.is_empty() {
+        let repo: String = sqlx::query_scalar("SELECT name FROM repositories WHERE id = $1")
+            .bind(repo_id)
+            .fetch_one(&mut *c)
+            .await?;
+        notify::changed(c, &repo).await?;
+    }
     Ok(RepoSweep { manifests, links })
 }
 
@@ -167,7 +180,12 @@ impl Db {
         delete_untagged: bool,
     ) -> Result<RepoSweep, Error> {
         self.writer
-            .write(move |c| Box::pin(sweep(c, repo_id, cutoff, delete_untagged)))
+            .write(move |c| {
+                Box::pin(async move {
+                    guard(c, Guard::Exclusive).await?;
+                    sweep(c, repo_id, cutoff, delete_untagged).await
+                })
+            })
             .await
     }
 
@@ -185,19 +203,20 @@ impl Db {
         self.writer
             .write(move |c| {
                 Box::pin(async move {
+                    guard(c, Guard::Exclusive).await?;
                     sqlx::query("SAVEPOINT dry").execute(&mut *c).await?;
                     let mut sweeps = vec![];
                     for (id, _) in repos {
                         sweeps.push(sweep(c, id, cutoff, delete_untagged).await?);
                     }
                     let (blobs, bytes): (i64, i64) = sqlx::query_as(&format!(
-                        "SELECT count(*), coalesce(sum(size), 0) FROM blobs b WHERE {UNREFERENCED}"
+                        "SELECT count(*), CAST(coalesce(sum(size), 0) AS BIGINT) FROM blobs b WHERE {UNREFERENCED}"
                     ))
                     .fetch_one(&mut *c)
                     .await?;
-                    sqlx::query("ROLLBACK TO dry; RELEASE dry")
-                        .execute(&mut *c)
-                        .await?;
+                    for undo in ["ROLLBACK TO dry", "RELEASE dry"] {
+                        sqlx::query(undo).execute(&mut *c).await?;
+                    }
                     let count = |n: i64| u64::try_from(n).unwrap_or(0);
                     Ok((sweeps, count(blobs), count(bytes)))
                 })
@@ -211,7 +230,7 @@ impl Db {
     /// `Db` on failure.
     pub async fn unreferenced_blobs(&self, after: &str, limit: i64) -> Result<Vec<String>, Error> {
         Ok(sqlx::query_scalar(&format!(
-            "SELECT digest FROM blobs b WHERE digest > ? AND {UNREFERENCED} ORDER BY digest LIMIT ?"
+            "SELECT digest FROM blobs b WHERE digest > $1 AND {UNREFERENCED} ORDER BY digest LIMIT $2"
         ))
         .bind(after)
         .bind(limit)
@@ -230,10 +249,11 @@ impl Db {
         self.writer
             .write(move |c| {
                 Box::pin(async move {
+                    guard(c, Guard::Exclusive).await?;
                     let mut removed = vec![];
                     for d in digests {
                         let size: Option<i64> = sqlx::query_scalar(&format!(
-                            "DELETE FROM blobs AS b WHERE digest = ? AND {UNREFERENCED} RETURNING size"
+                            "DELETE FROM blobs AS b WHERE digest = $1 AND {UNREFERENCED} RETURNING size"
                         ))
                         .bind(&d)
                         .fetch_optional(&mut *c)
@@ -260,6 +280,7 @@ impl Db {
         self.writer
             .write(move |c| {
                 Box::pin(async move {
+                    guard(c, Guard::Exclusive).await?;
                     let mut trashed = vec![];
                     for d in digests {
                         if !recorded(c, &d).await? {
@@ -284,6 +305,7 @@ impl Db {
         self.writer
             .write(move |c| {
                 Box::pin(async move {
+                    guard(c, Guard::Exclusive).await?;
                     let mut dead = vec![];
                     for d in digests {
                         if recorded(c, &d).await? {
@@ -300,8 +322,8 @@ impl Db {
 }
 
 /// Whether blob `digest` has a row.
-async fn recorded(c: &mut SqliteConnection, digest: &str) -> Result<bool, Error> {
-    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM blobs WHERE digest = ?")
+async fn recorded(c: &mut AnyConnection, digest: &str) -> Result<bool, Error> {
+    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM blobs WHERE digest = $1")
         .bind(digest)
         .fetch_optional(c)
         .await?;

@@ -1,4 +1,5 @@
-//! SQL for the paginated lists: tags of a repository and the catalog.
+//! SQL for the paginated lists: tags of a repository and the catalog, in byte order on both
+//! databases (PostgreSQL's name columns are `COLLATE "C"`).
 
 use super::Db;
 use crate::error::Error;
@@ -14,7 +15,7 @@ impl Db {
             return Ok(None);
         };
         let tags = sqlx::query_scalar(
-            "SELECT name FROM tags WHERE repo_id = ? AND name > ? ORDER BY name LIMIT ?",
+            "SELECT name FROM tags WHERE repo_id = $1 AND name > $2 ORDER BY name LIMIT $3",
         )
         .bind(repo_id)
         .bind(last)
@@ -30,8 +31,8 @@ impl Db {
     /// `Db` on failure.
     pub async fn catalog(&self, n: i64, last: &str) -> Result<Vec<String>, Error> {
         Ok(sqlx::query_scalar(
-            "SELECT name FROM repositories r WHERE name > ? AND EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id) \
-             ORDER BY name LIMIT ?",
+            "SELECT name FROM repositories r WHERE name > $1 AND EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id) \
+             ORDER BY name LIMIT $2",
         )
         .bind(last)
         .bind(n)

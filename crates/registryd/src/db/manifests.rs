@@ -1,9 +1,11 @@
 //! SQL for manifests, their references, tags and referrers.
 
-use sqlx::{Row, SqliteConnection};
+use sqlx::{AnyConnection, Row};
 
+use super::blobs::link;
 use super::gc::{ensure_blob, Store};
-use super::{ensure_repo, Db};
+use super::lock::{guard, Guard};
+use super::{ensure_repo, notify, Db};
 use crate::error::Error;
 
 /// A manifest as stored: what GET and the referrers API answer with.
@@ -88,6 +90,8 @@ impl Db {
         self.writer
             .write(move |c| {
                 Box::pin(async move {
+                    guard(c, Guard::Shared).await?;
+                    notify::changed(c, &repo).await?;
                     if let Some(tag) = &tag {
                         if retag(c, &repo, tag, &m.digest).await? {
                             return mark_tag(c, &repo, tag, origin).await;
@@ -100,7 +104,7 @@ impl Db {
                         }
                         insert_manifest(c, &files, repo_id, &m, size, &refs).await?;
                         if let Origin::Cached { checked_at } = origin {
-                            sqlx::query("UPDATE manifests SET cached = 1, used_at = ? WHERE repo_id = ? AND digest = ?")
+                            sqlx::query("UPDATE manifests SET cached = 1, used_at = $1 WHERE repo_id = $2 AND digest = $3")
                                 .bind(checked_at)
                                 .bind(repo_id)
                                 .bind(&m.digest)
@@ -109,7 +113,7 @@ impl Db {
                         }
                     }
                     if let Some(tag) = tag {
-                        sqlx::query("INSERT INTO tags (repo_id, name, digest) VALUES (?, ?, ?) ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest")
+                        sqlx::query("INSERT INTO tags (repo_id, name, digest) VALUES ($1, $2, $3) ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest")
                             .bind(repo_id)
                             .bind(&tag)
                             .bind(&m.digest)
@@ -150,7 +154,7 @@ impl Db {
     /// `Db` on failure.
     pub async fn manifest(&self, repo: &str, digest: &str) -> Result<Option<(String, u64)>, Error> {
         let row = sqlx::query(
-            "SELECT m.media_type, m.size FROM manifests m JOIN repositories r ON r.id = m.repo_id WHERE r.name = ? AND m.digest = ?",
+            "SELECT m.media_type, m.size FROM manifests m JOIN repositories r ON r.id = m.repo_id WHERE r.name = $1 AND m.digest = $2",
         )
         .bind(repo)
         .bind(digest)
@@ -175,7 +179,7 @@ impl Db {
     ) -> Result<Option<(String, String, u64)>, Error> {
         let row = sqlx::query(
             "SELECT m.digest, m.media_type, m.size FROM tags t JOIN repositories r ON r.id = t.repo_id \
-             JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest WHERE r.name = ? AND t.name = ?",
+             JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest WHERE r.name = $1 AND t.name = $2",
         )
         .bind(repo)
         .bind(tag)
@@ -199,22 +203,26 @@ impl Db {
         self.writer
             .write(move |c| {
                 Box::pin(async move {
-                    let sub = "(SELECT id FROM repositories WHERE name = ?)";
+                    let sub = "(SELECT id FROM repositories WHERE name = $2)";
                     let done = sqlx::query(&format!(
-                        "DELETE FROM manifests WHERE digest = ? AND repo_id = {sub}"
+                        "DELETE FROM manifests WHERE digest = $1 AND repo_id = {sub}"
                     ))
                     .bind(&digest)
                     .bind(&repo)
                     .execute(&mut *c)
                     .await?;
                     sqlx::query(&format!(
-                        "DELETE FROM repo_blobs WHERE digest = ? AND repo_id = {sub}"
+                        "DELETE FROM repo_blobs WHERE digest = $1 AND repo_id = {sub}"
                     ))
                     .bind(&digest)
                     .bind(&repo)
                     .execute(&mut *c)
                     .await?;
-                    Ok(done.rows_affected() > 0)
+                    let deleted = done.rows_affected() > 0;
+                    if deleted {
+                        notify::changed(c, &repo).await?;
+                    }
+                    Ok(deleted)
                 })
             })
             .await
@@ -226,8 +234,9 @@ impl Db {
     /// `Db` on failure.
     pub async fn delete_tag(&self, repo: &str, tag: &str) -> Result<bool, Error> {
         self.delete(
-            "DELETE FROM tags WHERE name = ? AND repo_id = (SELECT id FROM repositories WHERE name = ?)",
+            "DELETE FROM tags WHERE name = $1 AND repo_id = (SELECT id FROM repositories WHERE name = $2)",
             [tag, repo],
+            Some(repo),
         )
         .await
     }
@@ -245,12 +254,11 @@ impl Db {
     ) -> Result<Vec<Referrer>, Error> {
         let rows = sqlx::query(
             "SELECT m.digest, m.media_type, m.size, m.artifact_type, m.annotations FROM manifests m \
-             JOIN repositories r ON r.id = m.repo_id WHERE r.name = ? AND m.subject = ? \
-             AND (? IS NULL OR m.artifact_type = ?) ORDER BY m.digest",
+             JOIN repositories r ON r.id = m.repo_id WHERE r.name = $1 AND m.subject = $2 \
+             AND ($3 IS NULL OR m.artifact_type = $3) ORDER BY m.digest",
         )
         .bind(repo)
         .bind(digest)
-        .bind(artifact_type)
         .bind(artifact_type)
         .fetch_all(&self.reader)
         .await?;
@@ -270,7 +278,7 @@ impl Db {
 
 /// Records a tag just written as cached (checked upstream now) or pushed (never revalidated).
 async fn mark_tag(
-    c: &mut SqliteConnection,
+    c: &mut AnyConnection,
     repo: &str,
     tag: &str,
     origin: Origin,
@@ -278,8 +286,8 @@ async fn mark_tag(
     match origin {
         Origin::Pushed => {
             sqlx::query(
-                "DELETE FROM cached_tags WHERE name = ? \
-                 AND repo_id = (SELECT id FROM repositories WHERE name = ?)",
+                "DELETE FROM cached_tags WHERE name = $1 \
+                 AND repo_id = (SELECT id FROM repositories WHERE name = $2)",
             )
             .bind(tag)
             .bind(repo)
@@ -289,7 +297,7 @@ async fn mark_tag(
         Origin::Cached { checked_at } => {
             sqlx::query(
                 "INSERT INTO cached_tags (repo_id, name, checked_at) \
-                 SELECT id, ?, ? FROM repositories WHERE name = ? \
+                 SELECT id, $1, $2 FROM repositories WHERE name = $3 \
                  ON CONFLICT (repo_id, name) DO UPDATE SET checked_at = excluded.checked_at",
             )
             .bind(tag)
@@ -304,21 +312,15 @@ async fn mark_tag(
 
 /// Points `tag` at `digest` when the repository already holds that manifest (one statement, the
 /// common case of a re-push or re-tag); `false` when it does not, and nothing changed.
-async fn retag(
-    c: &mut SqliteConnection,
-    repo: &str,
-    tag: &str,
-    digest: &str,
-) -> Result<bool, Error> {
+async fn retag(c: &mut AnyConnection, repo: &str, tag: &str, digest: &str) -> Result<bool, Error> {
     let done = sqlx::query(
-        "INSERT INTO tags (repo_id, name, digest) SELECT r.id, ?, ? FROM repositories r \
-         WHERE r.name = ? AND EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id AND m.digest = ?) \
+        "INSERT INTO tags (repo_id, name, digest) SELECT r.id, $1, $2 FROM repositories r \
+         WHERE r.name = $3 AND EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id AND m.digest = $2) \
          ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest",
     )
     .bind(tag)
     .bind(digest)
     .bind(repo)
-    .bind(digest)
     .execute(c)
     .await?;
     Ok(done.rows_affected() > 0)
@@ -327,24 +329,26 @@ async fn retag(
 /// The repository's id and whether it holds manifest `digest`, in one query; `None` when there
 /// is no such repository.
 async fn find_manifest(
-    c: &mut SqliteConnection,
+    c: &mut AnyConnection,
     repo: &str,
     digest: &str,
 ) -> Result<Option<(i64, bool)>, Error> {
-    Ok(sqlx::query_as(
-        "SELECT r.id, EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id AND m.digest = ?) \
-         FROM repositories r WHERE r.name = ?",
+    // An integer, not a boolean: SQLite has none.
+    let found: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT r.id, CASE WHEN EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id AND m.digest = $1) \
+         THEN 1 ELSE 0 END FROM repositories r WHERE r.name = $2",
     )
     .bind(digest)
     .bind(repo)
     .fetch_optional(&mut *c)
-    .await?)
+    .await?;
+    Ok(found.map(|(id, stored)| (id, stored != 0)))
 }
 
 /// The repository's id (created on first use) and whether it already holds manifest `digest`:
 /// one query for the common case.
 async fn manifest_state(
-    c: &mut SqliteConnection,
+    c: &mut AnyConnection,
     repo: &str,
     digest: &str,
 ) -> Result<(i64, bool), Error> {
@@ -357,18 +361,18 @@ async fn manifest_state(
 /// `ManifestBlobUnknown` naming the first reference the repository does not hold;
 /// `ManifestInvalid` for one whose descriptor gives another size than the stored content's.
 async fn check_references(
-    c: &mut SqliteConnection,
+    c: &mut AnyConnection,
     repo_id: i64,
     refs: &References,
 ) -> Result<(), Error> {
     let checks = [
         (
             "SELECT b.size FROM repo_blobs rb JOIN blobs b ON b.digest = rb.digest \
-             WHERE rb.repo_id = ? AND rb.digest = ?",
+             WHERE rb.repo_id = $1 AND rb.digest = $2",
             &refs.blobs,
         ),
         (
-            "SELECT size FROM manifests WHERE repo_id = ? AND digest = ?",
+            "SELECT size FROM manifests WHERE repo_id = $1 AND digest = $2",
             &refs.manifests,
         ),
     ];
@@ -393,7 +397,7 @@ async fn check_references(
 
 /// The manifest's blob row, its link, its row and its references.
 async fn insert_manifest(
-    c: &mut SqliteConnection,
+    c: &mut AnyConnection,
     files: &Store,
     repo_id: i64,
     m: &ManifestRow,
@@ -401,14 +405,10 @@ async fn insert_manifest(
     refs: &References,
 ) -> Result<(), Error> {
     ensure_blob(c, files, &m.digest, size).await?;
-    sqlx::query("INSERT OR IGNORE INTO repo_blobs (repo_id, digest) VALUES (?, ?)")
-        .bind(repo_id)
-        .bind(&m.digest)
-        .execute(&mut *c)
-        .await?;
+    link(c, repo_id, &m.digest).await?;
     sqlx::query(
         "INSERT INTO manifests (repo_id, digest, media_type, size, artifact_type, subject, annotations) \
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (repo_id, digest) DO NOTHING",
     )
     .bind(repo_id)
     .bind(&m.digest)
@@ -420,7 +420,7 @@ async fn insert_manifest(
     .execute(&mut *c)
     .await?;
     for target in refs.blobs.iter().chain(&refs.manifests) {
-        sqlx::query("INSERT OR IGNORE INTO manifest_refs (repo_id, manifest_digest, target_digest) VALUES (?, ?, ?)")
+        sqlx::query("INSERT INTO manifest_refs (repo_id, manifest_digest, target_digest) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
             .bind(repo_id)
             .bind(&m.digest)
             .bind(&target.digest)

@@ -29,7 +29,7 @@ impl Db {
                 Box::pin(async move {
                     sqlx::query(
                         "INSERT INTO uploads (uuid, repo, subject, started_at, active_at) \
-                         VALUES (?, ?, ?, ?, ?)",
+                         VALUES ($1, $2, $3, $4, $5)",
                     )
                     .bind(uuid)
                     .bind(repo)
@@ -53,7 +53,7 @@ impl Db {
         self.writer
             .submit(move |c| {
                 Box::pin(async move {
-                    sqlx::query("UPDATE uploads SET active_at = ? WHERE uuid = ?")
+                    sqlx::query("UPDATE uploads SET active_at = $1 WHERE uuid = $2")
                         .bind(now)
                         .bind(uuid)
                         .execute(c)
@@ -70,7 +70,7 @@ impl Db {
     /// `Db` on failure.
     pub async fn upload_repo(&self, uuid: &str) -> Result<Option<String>, Error> {
         Ok(
-            sqlx::query_scalar("SELECT repo FROM uploads WHERE uuid = ?")
+            sqlx::query_scalar("SELECT repo FROM uploads WHERE uuid = $1")
                 .bind(uuid)
                 .fetch_optional(&self.reader)
                 .await?,
@@ -82,7 +82,7 @@ impl Db {
     /// # Errors
     /// `Db` on failure.
     pub async fn delete_upload(&self, uuid: &str) -> Result<bool, Error> {
-        self.delete("DELETE FROM uploads WHERE uuid = ?", [uuid])
+        self.delete("DELETE FROM uploads WHERE uuid = $1", [uuid], None)
             .await
     }
 
@@ -91,12 +91,12 @@ impl Db {
     /// # Errors
     /// `Db` on failure.
     pub async fn uploads_idle_since(&self, cutoff: i64) -> Result<Vec<String>, Error> {
-        Ok(
-            sqlx::query_scalar("SELECT uuid FROM uploads WHERE max(started_at, active_at) <= ?")
-                .bind(cutoff)
-                .fetch_all(&self.reader)
-                .await?,
+        Ok(sqlx::query_scalar(
+            "SELECT uuid FROM uploads WHERE started_at <= $1 AND active_at <= $1",
         )
+        .bind(cutoff)
+        .fetch_all(&self.reader)
+        .await?)
     }
 
     /// Every open upload session: id, repository and subject (at start, for the caps).
@@ -125,7 +125,7 @@ mod tests {
     async fn idle_means_neither_started_nor_active_since_the_cutoff() {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(
-            &dir.path().join("registry.db"),
+            &super::super::Backend::Sqlite(dir.path().join("registry.db")),
             super::super::gc::Store::empty(),
         )
         .await

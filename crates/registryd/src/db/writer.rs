@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use sqlx::pool::PoolConnection;
-use sqlx::{Sqlite, SqliteConnection};
+use sqlx::{Any, AnyConnection};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::Error;
@@ -24,7 +24,7 @@ const QUEUE_WAIT: Duration = Duration::from_secs(30);
 /// One queued write: `run` inside the batch's transaction, then `finish` once the commit is known.
 trait Job: Send {
     /// Runs the statements; `false` when they failed (the caller then rolls them back).
-    fn run<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, bool>;
+    fn run<'c>(&'c mut self, conn: &'c mut AnyConnection) -> BoxFuture<'c, bool>;
     /// Answers the caller: its own result when `outcome` is `Ok`, else that error.
     fn finish(self: Box<Self>, outcome: Result<(), Failure>);
 }
@@ -39,9 +39,9 @@ struct Write<T, F> {
 impl<T, F> Job for Write<T, F>
 where
     T: Send + 'static,
-    F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, Error>> + Send + 'static,
+    F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, Error>> + Send + 'static,
 {
-    fn run<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, bool> {
+    fn run<'c>(&'c mut self, conn: &'c mut AnyConnection) -> BoxFuture<'c, bool> {
         Box::pin(async move {
             let Some(write) = self.write.take() else {
                 return false;
@@ -76,7 +76,7 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the writer task on `conn`, the only connection that writes.
-    pub fn spawn(conn: PoolConnection<Sqlite>) -> Self {
+    pub fn spawn(conn: PoolConnection<Any>) -> Self {
         let (jobs, rx) = mpsc::channel(QUEUE);
         tokio::spawn(run(conn, rx));
         Self { jobs }
@@ -90,7 +90,7 @@ impl Writer {
     pub async fn write<T, F>(&self, write: F) -> Result<T, Error>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, Error>>
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, Error>>
             + Send
             + 'static,
     {
@@ -105,7 +105,7 @@ impl Writer {
     /// `Db(PoolTimedOut)` (429) when the queue stayed full.
     pub async fn submit<F>(&self, write: F) -> Result<(), Error>
     where
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<(), Error>>
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<(), Error>>
             + Send
             + 'static,
     {
@@ -115,7 +115,7 @@ impl Writer {
     async fn enqueue<T, F>(&self, write: F) -> Result<oneshot::Receiver<Result<T, Error>>, Error>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, Error>>
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, Error>>
             + Send
             + 'static,
     {
@@ -176,10 +176,7 @@ fn stopped() -> Error {
 
 /// Runs control statements (several may be `;`-separated). Boxed, like the jobs, so the
 /// writer task's future is plainly `Send`.
-fn exec<'a>(
-    conn: &'a mut SqliteConnection,
-    sql: &'static str,
-) -> BoxFuture<'a, Result<(), Failure>> {
+fn exec<'a>(conn: &'a mut AnyConnection, sql: &'static str) -> BoxFuture<'a, Result<(), Failure>> {
     Box::pin(async move {
         sqlx::query(sql)
             .execute(conn)
@@ -190,7 +187,7 @@ fn exec<'a>(
 }
 
 /// The writer task: batch, run, commit, answer, until every [`Writer`] is dropped.
-async fn run(mut conn: PoolConnection<Sqlite>, mut rx: mpsc::Receiver<Box<dyn Job>>) {
+async fn run(mut conn: PoolConnection<Any>, mut rx: mpsc::Receiver<Box<dyn Job>>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let mut outcome = run_batch(&mut conn, &mut batch).await;
@@ -211,7 +208,7 @@ async fn run(mut conn: PoolConnection<Sqlite>, mut rx: mpsc::Receiver<Box<dyn Jo
 
 /// Runs the jobs in one transaction, each after a fresh savepoint that is rolled back when the
 /// job fails, and commits. On any other failure the caller rolls the whole batch back.
-async fn run_batch(conn: &mut SqliteConnection, batch: &mut [Box<dyn Job>]) -> Result<(), Failure> {
+async fn run_batch(conn: &mut AnyConnection, batch: &mut [Box<dyn Job>]) -> Result<(), Failure> {
     exec(conn, "BEGIN IMMEDIATE; SAVEPOINT job").await?;
     for job in batch.iter_mut() {
         let next = if job.run(conn).await {
@@ -229,17 +226,20 @@ async fn run_batch(conn: &mut SqliteConnection, batch: &mut [Box<dyn Job>]) -> R
 mod tests {
     use std::str::FromStr;
 
-    use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
-    use sqlx::SqlitePool;
+    use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+    use sqlx::sqlite::SqliteConnectOptions;
+    use sqlx::{AnyPool, ConnectOptions};
 
     use super::*;
 
-    async fn pool(dir: &tempfile::TempDir) -> SqlitePool {
+    async fn pool(dir: &tempfile::TempDir) -> AnyPool {
+        sqlx::any::install_default_drivers();
         let opts = SqliteConnectOptions::from_str("sqlite://")
             .unwrap()
             .filename(dir.path().join("t.db"))
             .create_if_missing(true);
-        let pool = SqlitePoolOptions::new().connect_with(opts).await.unwrap();
+        let opts = AnyConnectOptions::from_url(&opts.to_url_lossy()).unwrap();
+        let pool = AnyPoolOptions::new().connect_with(opts).await.unwrap();
         sqlx::query("CREATE TABLE t (v INTEGER PRIMARY KEY)")
             .execute(&pool)
             .await
@@ -252,7 +252,7 @@ mod tests {
     /// writes batched with it are not committed yet, so they are not among them.
     async fn insert(
         writer: &Writer,
-        pool: &SqlitePool,
+        pool: &AnyPool,
         v: i64,
         fail: bool,
     ) -> Result<(i64, i64), Error> {
@@ -260,7 +260,7 @@ mod tests {
         writer
             .write(move |c| {
                 Box::pin(async move {
-                    sqlx::query("INSERT INTO t (v) VALUES (?)")
+                    sqlx::query("INSERT INTO t (v) VALUES ($1)")
                         .bind(v)
                         .execute(c)
                         .await?;
@@ -276,7 +276,7 @@ mod tests {
             .await
     }
 
-    async fn values(pool: &SqlitePool) -> Vec<i64> {
+    async fn values(pool: &AnyPool) -> Vec<i64> {
         sqlx::query_scalar("SELECT v FROM t ORDER BY v")
             .fetch_all(pool)
             .await

@@ -1,7 +1,8 @@
 //! Upkeep of the data directory: upload sessions abandoned by their clients are removed after
 //! `storage.maintenance.uploadpurging.age`, as registry:2 does, and so are stray upload files
 //! with no session (left by a crash mid-write); and [`spawn_maintenance`] runs that and garbage
-//! collection periodically.
+//! collection periodically. Replicas sharing one database take turns: each job runs on one
+//! replica at a time, under a database lock; a replica that finds it taken skips its turn.
 
 use std::future::Future;
 use std::sync::{Arc, Weak};
@@ -9,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use uuid::Uuid;
 
-use super::{GcRun, Registry};
+use super::{GcReport, GcRun, Registry};
 use crate::config::Maintenance;
 use crate::error::Error;
 
@@ -20,6 +21,10 @@ impl Registry {
     /// # Errors
     /// `Db`/`Io` on failure.
     pub async fn purge_uploads(&self, age: Duration, dryrun: bool) -> Result<usize, Error> {
+        let Some(_alone) = self.db.try_lock_job("uploadpurging").await? else {
+            tracing::debug!("upload purging skipped: another replica is purging");
+            return Ok(0);
+        };
         let cutoff = SystemTime::now().checked_sub(age).unwrap_or(UNIX_EPOCH);
         let cutoff_secs = cutoff
             .duration_since(UNIX_EPOCH)
@@ -45,6 +50,18 @@ impl Registry {
             }
         }
         Ok(purged)
+    }
+
+    /// Runs [`Registry::collect_garbage`] unless another replica is collecting (`None` then).
+    ///
+    /// # Errors
+    /// As [`Registry::collect_garbage`].
+    pub async fn collect_garbage_alone(&self, run: GcRun) -> Result<Option<GcReport>, Error> {
+        let Some(_alone) = self.db.try_lock_job("gc").await? else {
+            tracing::info!("garbage collection skipped: another replica is collecting");
+            return Ok(None);
+        };
+        self.collect_garbage(run).await.map(Some)
     }
 }
 
@@ -72,7 +89,7 @@ pub fn spawn_maintenance(registry: &Arc<Registry>, cfg: &Maintenance) {
         let run = GcRun::from_config(&cfg.gc);
         every(registry, cfg.gc.interval, move |reg| async move {
             // The run logs what it freed.
-            if let Err(e) = reg.collect_garbage(run).await {
+            if let Err(e) = reg.collect_garbage_alone(run).await {
                 tracing::warn!(error = %e, "garbage collection failed");
             }
         });

@@ -7,11 +7,21 @@
 //! [`ManifestCache::generation`] before it reads the database and [`ManifestCache::insert`] keeps
 //! its result only if no invalidation happened since, so a read that raced a write never
 //! caches what the write replaced.
+//!
+//! Replicas sharing one PostgreSQL: [`ManifestCache::follow`] applies every replica's writes
+//! as they commit (`crate::db::Invalidation`). A notification reaches the other replicas a
+//! moment after the writer's client has its answer, so a shared cache never answers which
+//! manifest a reference names ([`ManifestCache::get`] finds nothing): the database does, in one
+//! indexed query, and the cache gives the bytes of that digest ([`ManifestCache::body`]), which
+//! never change. While the feed is away the cache is emptied and keeps nothing until it is back.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use tokio::sync::mpsc;
 
 use super::StoredManifest;
+use crate::db::Invalidation;
 use crate::names::{Digest, Reference};
 
 /// Bytes of manifests kept at most.
@@ -27,6 +37,10 @@ pub struct ManifestCache(Mutex<Inner>);
 struct Inner {
     /// Bumped by every invalidation.
     generation: u64,
+    /// Keeps nothing while set: the other replicas' invalidations cannot be heard.
+    deaf: bool,
+    /// Other replicas write to the same database: references are resolved there.
+    shared: bool,
     bytes: usize,
     entries: usize,
     repos: HashMap<String, RepoEntry>,
@@ -43,15 +57,30 @@ impl ManifestCache {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The manifest `reference` names in `repo`, body included, if cached.
+    /// The manifest `reference` names in `repo`, body included, if cached (never when
+    /// [shared](ManifestCache::follow)).
     pub fn get(&self, repo: &str, reference: &Reference) -> Option<StoredManifest> {
         let inner = self.lock();
+        if inner.shared {
+            return None;
+        }
         let entry = inner.repos.get(repo)?;
         let digest = match reference {
             Reference::Digest(d) => d,
             Reference::Tag(t) => entry.tags.get(t.as_str())?,
         };
         entry.manifests.get(digest).cloned()
+    }
+
+    /// The bytes of manifest `digest` of `repo`, if cached.
+    pub fn body(&self, repo: &str, digest: &Digest) -> Option<bytes::Bytes> {
+        self.lock()
+            .repos
+            .get(repo)?
+            .manifests
+            .get(digest)?
+            .body
+            .clone()
     }
 
     /// The generation to pass to [`ManifestCache::insert`] for a read that starts now.
@@ -70,13 +99,11 @@ impl ManifestCache {
     ) {
         let Some(body) = &manifest.body else { return };
         let mut inner = self.lock();
-        if inner.generation != generation {
+        if inner.generation != generation || inner.deaf {
             return;
         }
         if inner.bytes + body.len() > MAX_BYTES || inner.entries + 2 > MAX_ENTRIES {
-            inner.repos.clear();
-            inner.bytes = 0;
-            inner.entries = 0;
+            inner.clear();
         }
         let inner = &mut *inner;
         let entry = inner.repos.entry(repo.to_owned()).or_default();
@@ -100,6 +127,33 @@ impl ManifestCache {
         inner.bytes += body.len();
     }
 
+    /// Applies the invalidations of every replica sharing the database, until `changes` ends;
+    /// keeps nothing until the feed says it is listening.
+    pub fn follow(self: &Arc<Self>, mut changes: mpsc::Receiver<Invalidation>) {
+        self.lock().shared = true;
+        self.apply(Invalidation::Lost);
+        let cache = Arc::downgrade(self);
+        tokio::spawn(async move {
+            while let Some(change) = changes.recv().await {
+                let Some(cache) = cache.upgrade() else { return };
+                cache.apply(change);
+            }
+        });
+    }
+
+    /// Applies one invalidation from the shared database.
+    fn apply(&self, change: Invalidation) {
+        match change {
+            Invalidation::Repo(repo) => self.invalidate(&repo),
+            Invalidation::Lost | Invalidation::Subscribed => {
+                let mut inner = self.lock();
+                inner.generation += 1;
+                inner.deaf = change == Invalidation::Lost;
+                inner.clear();
+            }
+        }
+    }
+
     /// Forgets everything cached for `repo`; called after every write to its manifests or tags.
     pub fn invalidate(&self, repo: &str) {
         let mut inner = self.lock();
@@ -112,6 +166,14 @@ impl ManifestCache {
                 .map(|m| m.body.as_ref().map_or(0, bytes::Bytes::len))
                 .sum::<usize>();
         }
+    }
+}
+
+impl Inner {
+    fn clear(&mut self) {
+        self.repos.clear();
+        self.bytes = 0;
+        self.entries = 0;
     }
 }
 
@@ -164,6 +226,52 @@ mod tests {
         m.body = None;
         cache.insert(cache.generation(), "a", &tag("v1"), &m);
         assert!(cache.get("a", &tag("v1")).is_none());
+    }
+
+    #[test]
+    fn nothing_is_kept_while_other_replicas_cannot_be_heard() {
+        let cache = ManifestCache::default();
+        let m = manifest(b"{}");
+        cache.insert(cache.generation(), "a", &tag("v1"), &m);
+        let before = cache.generation();
+        cache.apply(Invalidation::Lost);
+        assert!(cache.get("a", &tag("v1")).is_none(), "emptied when deaf");
+        cache.insert(cache.generation(), "a", &tag("v1"), &m);
+        assert!(
+            cache.get("a", &tag("v1")).is_none(),
+            "nothing kept while deaf"
+        );
+        cache.apply(Invalidation::Subscribed);
+        cache.insert(before, "a", &tag("v1"), &m);
+        assert!(cache.get("a", &tag("v1")).is_none(), "a read from the gap");
+        cache.insert(cache.generation(), "a", &tag("v1"), &m);
+        assert!(cache.get("a", &tag("v1")).is_some(), "kept once listening");
+        cache.apply(Invalidation::Repo("a".into()));
+        assert!(
+            cache.get("a", &tag("v1")).is_none(),
+            "another replica's write"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_shared_cache_gives_bytes_by_digest_but_never_resolves_a_reference() {
+        let cache = Arc::new(ManifestCache::default());
+        let (tx, rx) = mpsc::channel(1);
+        cache.follow(rx);
+        tx.send(Invalidation::Subscribed).await.unwrap();
+        let m = manifest(b"{}");
+        while cache.body("a", &m.digest).is_none() {
+            cache.insert(cache.generation(), "a", &tag("v1"), &m);
+            tokio::task::yield_now().await;
+        }
+        assert!(cache.get("a", &tag("v1")).is_none());
+        assert!(cache
+            .get("a", &Reference::Digest(m.digest.clone()))
+            .is_none());
+        assert_eq!(
+            cache.body("a", &m.digest).unwrap(),
+            Bytes::from_static(b"{}")
+        );
     }
 
     #[test]

@@ -69,14 +69,17 @@ impl Registry {
         // Read even for a HEAD, so the next HEAD or GET (docker pulls HEAD by tag, then GET by
         // digest) is served from the cache. A DELETE racing this read may have let garbage
         // collection take the bytes.
-        let body = self
-            .blobs
-            .read_blob(&digest)
-            .await
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => unknown(),
-                _ => Error::Io(e),
-            })?;
+        let body = match self.manifest_cache.body(repo.as_str(), &digest) {
+            Some(body) => body,
+            None => self
+                .blobs
+                .read_blob(&digest)
+                .await
+                .map_err(|e| match e.kind() {
+                    std::io::ErrorKind::NotFound => unknown(),
+                    _ => Error::Io(e),
+                })?,
+        };
         let mut found = StoredManifest {
             digest,
             media_type,

@@ -16,9 +16,10 @@ mod uploads;
 
 use std::sync::Arc;
 
+use crate::config::database::Database;
 use crate::config::UploadLimits;
 use crate::db::gc::Store;
-use crate::db::Db;
+use crate::db::{Backend, Db};
 use crate::error::Error;
 use crate::storage::paths::Paths;
 use crate::storage::{BlobStore, Files};
@@ -39,8 +40,9 @@ pub struct Registry {
     db: Db,
     /// Bytes.
     blobs: BlobStore,
-    /// Manifests by tag and digest, in front of the database and the blob files.
-    manifest_cache: manifest_cache::ManifestCache,
+    /// Manifests by tag and digest, in front of the database and the blob files; shared with
+    /// the task that applies other replicas' invalidations.
+    manifest_cache: Arc<manifest_cache::ManifestCache>,
     /// The open upload sessions: their locks, hash states, owners and the caps' counts.
     uploads: upload_sessions::UploadSessions,
     /// `storage.delete.enabled`.
@@ -58,15 +60,20 @@ impl Registry {
     /// `Db`/`Migrate`/`Io` when the data directory cannot be used.
     pub async fn open(root: &std::path::Path, delete_enabled: bool) -> Result<Self, Error> {
         let files = Files::open(Paths::new(root)).await?;
-        Self::open_with(root, BlobStore::Files(files), delete_enabled).await
+        Self::open_with(root, BlobStore::Files(files), delete_enabled, None).await
     }
 
-    /// Opens the storage `cfg` describes: the database under `storage.filesystem`, blobs
-    /// there too or in `storage.s3`.
+    /// Opens the storage `cfg` describes: blobs under `storage.filesystem` or in `storage.s3`,
+    /// metadata in the `database` section when it is enabled (PostgreSQL), else in SQLite under
+    /// `storage.filesystem`.
     ///
     /// # Errors
-    /// `Db`/`Migrate`/`Io` when the data directory or the bucket cannot be used.
-    pub async fn from_config(cfg: &crate::config::Storage) -> Result<Self, Error> {
+    /// `Db`/`Migrate`/`Io` when the data directory or the bucket cannot be used; `Unavailable`
+    /// when PostgreSQL cannot be reached.
+    pub async fn from_config(
+        cfg: &crate::config::Storage,
+        database: Option<&Database>,
+    ) -> Result<Self, Error> {
         let root = &cfg.filesystem.rootdirectory;
         let blobs = match &cfg.s3 {
             None => BlobStore::Files(Files::open(Paths::new(root)).await?),
@@ -75,12 +82,12 @@ impl Registry {
                 BlobStore::S3(crate::storage::S3::open(s3).await?)
             }
         };
-        let mut registry = Self::open_with(root, blobs, cfg.delete.enabled).await?;
+        let mut registry = Self::open_with(root, blobs, cfg.delete.enabled, database).await?;
         registry.redirect = !cfg.redirect.disable;
         Ok(registry)
     }
 
-    /// Opens the database under `root` with the blob store `blobs`.
+    /// Opens the metadata (`database`, else SQLite under `root`) with the blob store `blobs`.
     ///
     /// # Errors
     /// `Db`/`Migrate`/`Io` when the data directory cannot be used.
@@ -88,10 +95,16 @@ impl Registry {
         root: &std::path::Path,
         blobs: BlobStore,
         delete_enabled: bool,
+        database: Option<&Database>,
     ) -> Result<Self, Error> {
         let paths = Paths::new(root);
         let store = Store(Arc::new(gc::StoreBlobs(blobs.clone())));
-        let db = Db::open(&paths.database(), store).await?;
+        let backend = Backend::from_config(database, paths.database());
+        let db = Db::open(&backend, store).await?;
+        let manifest_cache = Arc::new(manifest_cache::ManifestCache::default());
+        if let Some(changes) = db.invalidations() {
+            manifest_cache.follow(changes);
+        }
         let uploads = upload_sessions::UploadSessions::default();
         let open = db.open_uploads().await?;
         let opened = open.len();
@@ -101,7 +114,7 @@ impl Registry {
         let registry = Self {
             db,
             blobs,
-            manifest_cache: manifest_cache::ManifestCache::default(),
+            manifest_cache,
             uploads,
             delete_enabled,
             redirect: false,

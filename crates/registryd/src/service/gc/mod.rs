@@ -322,8 +322,11 @@ impl GcCommand {
             delete_untagged: self.delete_untagged || gc.delete_untagged,
             dry_run: self.dry_run,
         };
-        let registry = Registry::from_config(&cfg.storage).await?;
-        let report = registry.collect_garbage(run).await?;
+        let registry = Registry::from_config(&cfg.storage, cfg.database.as_ref()).await?;
+        let Some(report) = registry.collect_garbage_alone(run).await? else {
+            println!("garbage collection skipped: another registryd is collecting");
+            return Ok(GcReport::default());
+        };
         registry.flush().await?;
         let verb = if self.dry_run { "would free" } else { "freed" };
         println!("garbage collection {verb} {report}");
