@@ -66,6 +66,7 @@ pub mod docker;
 pub mod docker_flows;
 pub mod env;
 pub mod fault_relay;
+pub mod garage;
 pub mod gc;
 pub mod hostile;
 pub mod manifests;

@@ -7,6 +7,11 @@ use serde_json::{json, Value};
 use crate::authd::{ISSUER, SERVICE};
 use crate::bins::binary;
 use crate::daemon::Daemon;
+use crate::garage::Garage;
+
+/// Set to `s3` to run every registryd of the suite on a Garage cluster of its own (blobs in
+/// the bucket, the database in the data directory) instead of the filesystem.
+pub const STORAGE_VAR: &str = "BERTH_TEST_STORAGE";
 
 /// How registryd authenticates clients.
 #[derive(Clone, Debug)]
@@ -29,6 +34,8 @@ pub struct Registryd {
     dir: PathBuf,
     /// Variables added to its environment (name, value), at every start.
     env: Vec<(String, String)>,
+    /// The object store its blobs live in, under [`STORAGE_VAR`]`=s3`.
+    pub garage: Option<Garage>,
 }
 
 impl Registryd {
@@ -79,6 +86,17 @@ impl Registryd {
         if crate::postgres::suite_on_postgres() && yaml.get("database").is_none() {
             yaml["database"] = crate::postgres::fresh_database();
         }
+        let on_s3 = yaml["storage"].get("s3").is_none()
+            && std::env::var(STORAGE_VAR).as_deref() == Ok("s3");
+        let garage = if on_s3 {
+            let garage = Garage::start().await;
+            yaml["storage"]["s3"] = garage.storage_s3(0, "registry");
+            // The suite's HTTP client reads blobs from registryd itself (no redirects).
+            yaml["storage"]["redirect"] = json!({"disable": true});
+            Some(garage)
+        } else {
+            None
+        };
         match auth {
             RegistryAuth::Open => {}
             RegistryAuth::Token {
@@ -100,6 +118,7 @@ impl Registryd {
             config,
             dir: dir.into(),
             env,
+            garage,
         }
     }
 

@@ -64,14 +64,10 @@ pub async fn build(cfg: &Config) -> Result<App, Error> {
     if matches!(auth, Authenticator::Open) {
         tracing::warn!("NO AUTH SECTION IN THE CONFIG: this registry is OPEN, anyone can push, pull and delete");
     }
-    let registry = Registry::open_with_database(
-        &cfg.storage.filesystem.rootdirectory,
-        cfg.storage.delete.enabled,
-        cfg.database.as_ref(),
-    )
-    .await?
-    .with_upload_limits(cfg.storage.uploadlimits.clone())
-    .with_proxy(Proxy::from_config(&cfg.proxy)?);
+    let registry = Registry::from_config(&cfg.storage, cfg.database.as_ref())
+        .await?
+        .with_upload_limits(cfg.storage.uploadlimits.clone())
+        .with_proxy(Proxy::from_config(&cfg.proxy)?);
     let registry = Arc::new(registry);
     spawn_maintenance(&registry, &cfg.storage.maintenance);
     let state = Arc::new(AppState {

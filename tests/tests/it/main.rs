@@ -42,6 +42,7 @@ mod registry_postgres;
 mod registry_races;
 mod registry_referrers;
 mod registry_restart;
+mod registry_s3;
 mod registry_skopeo;
 mod registry_slow_pulls;
 mod registry_upload_caps;

@@ -4,7 +4,10 @@
 
 pub mod database;
 pub mod proxy;
+mod s3;
 pub mod ui;
+
+pub use s3::{Redirect, S3};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -113,8 +116,14 @@ pub struct Tls {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Storage {
-    /// Our data directory: the SQLite file, blobs and uploads.
+    /// Our data directory: the SQLite file, and blobs and uploads unless `s3` is set.
     pub filesystem: Filesystem,
+    /// An S3-compatible bucket for blobs and uploads instead of the data directory.
+    #[serde(default)]
+    pub s3: Option<S3>,
+    /// Whether blob GETs may send clients to the store (`s3` only).
+    #[serde(default)]
+    pub redirect: Redirect,
     /// Whether DELETE of manifests and blobs is allowed (registry:2 defaults to no).
     #[serde(default)]
     pub delete: Delete,
@@ -357,6 +366,9 @@ impl Config {
         cfg.listen_on()?;
         cfg.debug_addr()?;
         cfg.limits()?;
+        if let Some(s3) = &cfg.storage.s3 {
+            s3.validate().map_err(Error::Config)?;
+        }
         let resolve = |p: &mut PathBuf| {
             if p.is_relative() {
                 *p = base.join(&*p);

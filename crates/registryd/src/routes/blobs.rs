@@ -7,13 +7,14 @@ use axum::response::{IntoResponse, Response};
 
 use std::sync::Arc;
 
-use super::response::{BlobBody, Cached};
+use super::response::{BlobBody, Cached, Redirect};
 use crate::error::Error;
 use crate::names::{Digest, RepoName};
 use crate::service::{CacheStatus, ProxiedBlob, Registry, Source};
 
 /// `GET|HEAD /v2/<name>/blobs/<digest>` → 200, or 206 for a `Range: bytes=a-b`; 416 when the
-/// range cannot be served; `BLOB_UNKNOWN` 404.
+/// range cannot be served; `BLOB_UNKNOWN` 404; a GET 307 to the object store when it hands
+/// out URLs and `storage.redirect` allows it (the client sends its `Range` there).
 pub async fn get(
     reg: &Registry,
     name: &RepoName,
@@ -48,6 +49,9 @@ async fn serve(
         .and_then(|v| v.to_str().ok())
         .map(|r| parse_range(r, size))
         .transpose()?;
+    if let Some(url) = reg.blob_redirect(digest).await? {
+        return Ok(Redirect { location: url }.into_response());
+    }
     let (start, len) = range.map_or((0, size), |(a, b)| (a, b - a + 1));
     let bytes = reg.blob_range(digest, start, len).await?;
     metrics::counter!("registry_bytes_sent_total").increment(len);

@@ -123,6 +123,21 @@ impl IntoResponse for UploadState {
     }
 }
 
+/// 307 to where the object store serves a blob (a presigned URL), as registry:2 answers.
+pub struct Redirect {
+    /// The URL.
+    pub location: String,
+}
+
+impl IntoResponse for Redirect {
+    fn into_response(self) -> Response {
+        let mut resp = StatusCode::TEMPORARY_REDIRECT.into_response();
+        set(&mut resp, header::LOCATION, &self.location);
+        set(&mut resp, header::CONTENT_LENGTH, "0");
+        resp
+    }
+}
+
 /// 201 for a stored blob or manifest.
 pub struct Created {
     /// Where to GET it.
@@ -201,6 +216,19 @@ mod tests {
 
     fn name() -> RepoName {
         RepoName::parse("team/app").unwrap()
+    }
+
+    #[test]
+    fn a_redirect_is_a_307_to_the_url() {
+        let r = Redirect {
+            location: "http://127.0.0.1:3900/b/blobs?X-Amz-Signature=ab".into(),
+        }
+        .into_response();
+        assert_eq!(r.status(), StatusCode::TEMPORARY_REDIRECT);
+        assert_eq!(
+            r.headers()[header::LOCATION],
+            "http://127.0.0.1:3900/b/blobs?X-Amz-Signature=ab"
+        );
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Reading and deleting the blobs a repository links.
+//! Reading and deleting the blobs a repository links, or sending the client to the store.
 
 use bytes::Bytes;
 use futures_util::Stream;
@@ -31,13 +31,26 @@ impl Registry {
         len: u64,
     ) -> Result<impl Stream<Item = std::io::Result<Bytes>> + Send + 'static, Error> {
         // A DELETE racing this read may have let garbage collection take the bytes.
-        self.files
+        self.blobs
             .read_blob_range(digest, start, len)
             .await
             .map_err(|e| match e.kind() {
                 std::io::ErrorKind::NotFound => Error::BlobUnknown(digest.to_string()),
                 _ => Error::Io(e),
             })
+    }
+
+    /// Where a client may fetch a stored blob from directly (a presigned URL), when the store
+    /// can hand one out and `storage.redirect` allows it; callers check the repository links
+    /// the blob with [`Registry::blob_size`] first.
+    ///
+    /// # Errors
+    /// `Io` when signing fails.
+    pub async fn blob_redirect(&self, digest: &Digest) -> Result<Option<String>, Error> {
+        if !self.redirect {
+            return Ok(None);
+        }
+        Ok(self.blobs.blob_url(digest).await?)
     }
 
     /// Unlinks a blob from a repository.

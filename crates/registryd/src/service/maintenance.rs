@@ -41,10 +41,10 @@ impl Registry {
                 purged += 1;
             }
         }
-        for (uuid, modified) in self.files.list_uploads().await? {
+        for (uuid, modified) in self.blobs.list_uploads().await? {
             if modified <= cutoff && self.db.upload_repo(&uuid.to_string()).await?.is_none() {
                 if !dryrun {
-                    self.files.remove_upload(&uuid).await?;
+                    self.blobs.remove_upload(&uuid).await?;
                 }
                 purged += 1;
             }
@@ -134,7 +134,7 @@ mod tests {
             0
         );
         let stray = Uuid::new_v4();
-        reg.files.create_upload(&stray).await.unwrap();
+        reg.blobs.create_upload(&stray).await.unwrap();
         assert_eq!(
             reg.purge_uploads(Duration::ZERO, true).await.unwrap(),
             2,
@@ -152,6 +152,6 @@ mod tests {
                 .code(),
             "BLOB_UPLOAD_UNKNOWN"
         );
-        assert!(reg.files.list_uploads().await.unwrap().is_empty());
+        assert!(reg.blobs.list_uploads().await.unwrap().is_empty());
     }
 }

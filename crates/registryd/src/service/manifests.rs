@@ -72,7 +72,7 @@ impl Registry {
         let body = match self.manifest_cache.body(repo.as_str(), &digest) {
             Some(body) => body,
             None => self
-                .files
+                .blobs
                 .read_blob(&digest)
                 .await
                 .map_err(|e| match e.kind() {
@@ -158,7 +158,7 @@ impl Registry {
             Reference::Digest(_) => None,
         };
         let stored = placed(
-            || async move { Ok(self.files.write_blob(digest, body).await?) },
+            || async move { Ok(self.blobs.write_blob(digest, body).await?) },
             || {
                 self.db
                     .put_manifest(repo.as_str(), &row, &refs, tag, origin)

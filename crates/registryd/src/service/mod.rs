@@ -23,7 +23,7 @@ use crate::db::gc::Store;
 use crate::db::{Backend, Db};
 use crate::error::Error;
 use crate::storage::paths::Paths;
-use crate::storage::Files;
+use crate::storage::{BlobStore, Files};
 
 pub use chunk_range::ChunkRange;
 pub use gc::{GcCommand, GcReport, GcRun};
@@ -40,7 +40,7 @@ pub struct Registry {
     /// Metadata.
     db: Db,
     /// Bytes.
-    files: Files,
+    blobs: BlobStore,
     /// Manifests by tag and digest, in front of the database and the blob files; shared with
     /// the task that applies other replicas' invalidations.
     manifest_cache: Arc<manifest_cache::ManifestCache>,
@@ -48,33 +48,58 @@ pub struct Registry {
     uploads: upload_sessions::UploadSessions,
     /// `storage.delete.enabled`.
     delete_enabled: bool,
+    /// Whether blob GETs send clients to the store when it can (`storage.redirect`).
+    redirect: bool,
     /// The upstreams this registry caches (`proxy`), if any.
     proxy: Option<Proxy>,
 }
 
 impl Registry {
-    /// Opens the database and blob store under `root`.
+    /// Opens the database and the filesystem blob store under `root`.
     ///
     /// # Errors
     /// `Db`/`Migrate`/`Io` when the data directory cannot be used.
     pub async fn open(root: &std::path::Path, delete_enabled: bool) -> Result<Self, Error> {
-        Self::open_with_database(root, delete_enabled, None).await
+        let files = Files::open(Paths::new(root)).await?;
+        Self::open_with(root, BlobStore::Files(files), delete_enabled, None).await
     }
 
-    /// Opens the blob store under `root` and the metadata in the `database` section when it is
-    /// enabled (PostgreSQL), else in SQLite under `root`.
+    /// Opens the storage `cfg` describes: blobs under `storage.filesystem` or in `storage.s3`,
+    /// metadata in the `database` section when it is enabled (PostgreSQL), else in SQLite under
+    /// `storage.filesystem`.
     ///
     /// # Errors
-    /// `Db`/`Migrate`/`Io` when the data directory cannot be used; `Unavailable` when
-    /// PostgreSQL cannot be reached.
-    pub async fn open_with_database(
+    /// `Db`/`Migrate`/`Io` when the data directory or the bucket cannot be used; `Unavailable`
+    /// when PostgreSQL cannot be reached.
+    pub async fn from_config(
+        cfg: &crate::config::Storage,
+        database: Option<&Database>,
+    ) -> Result<Self, Error> {
+        let root = &cfg.filesystem.rootdirectory;
+        let blobs = match &cfg.s3 {
+            None => BlobStore::Files(Files::open(Paths::new(root)).await?),
+            Some(s3) => {
+                tokio::fs::create_dir_all(root).await?;
+                BlobStore::S3(crate::storage::S3::open(s3).await?)
+            }
+        };
+        let mut registry = Self::open_with(root, blobs, cfg.delete.enabled, database).await?;
+        registry.redirect = !cfg.redirect.disable;
+        Ok(registry)
+    }
+
+    /// Opens the metadata (`database`, else SQLite under `root`) with the blob store `blobs`.
+    ///
+    /// # Errors
+    /// `Db`/`Migrate`/`Io` when the data directory cannot be used.
+    async fn open_with(
         root: &std::path::Path,
+        blobs: BlobStore,
         delete_enabled: bool,
         database: Option<&Database>,
     ) -> Result<Self, Error> {
         let paths = Paths::new(root);
-        let files = Files::open(paths.clone()).await?;
-        let store = Store(Arc::new(gc::StoreFiles(files.clone())));
+        let store = Store(Arc::new(gc::StoreBlobs(blobs.clone())));
         let backend = Backend::from_config(database, paths.database());
         let db = Db::open(&backend, store).await?;
         let manifest_cache = Arc::new(manifest_cache::ManifestCache::default());
@@ -89,10 +114,11 @@ impl Registry {
         metrics::gauge!("registry_uploads_in_progress").set(opened as f64);
         let registry = Self {
             db,
-            files,
+            blobs,
             manifest_cache,
             uploads,
             delete_enabled,
+            redirect: false,
             proxy: None,
         };
         // Bytes a collection was removing when it stopped (a crash) go back or go.

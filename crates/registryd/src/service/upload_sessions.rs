@@ -6,17 +6,23 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
 use crate::config::UploadLimits;
 use crate::error::Error;
+use crate::storage::UploadHash;
 
-/// Hash state of one session: the sha256 of the first `size` bytes of its file.
-#[derive(Debug, Clone)]
+/// Hash state of one session: the sha256 of its bytes so far (and so their count).
+#[derive(Debug, Clone, Default)]
 pub(super) struct HashState {
-    pub(super) hasher: Sha256,
-    pub(super) size: u64,
+    pub(super) hasher: UploadHash,
+}
+
+impl HashState {
+    /// Bytes the session holds.
+    pub(super) fn size(&self) -> u64 {
+        self.hasher.len()
+    }
 }
 
 /// One lock per session, held while a chunk is written, so chunks of one session never interleave.
@@ -113,12 +119,10 @@ impl UploadSessions {
             )));
         }
         s.add(uuid, repo, subject, true);
-        let empty = HashState {
-            hasher: Sha256::new(),
-            size: 0,
-        };
-        s.slots
-            .insert(uuid, Arc::new(tokio::sync::Mutex::new(Some(empty))));
+        s.slots.insert(
+            uuid,
+            Arc::new(tokio::sync::Mutex::new(Some(HashState::default()))),
+        );
         Ok(())
     }
 

@@ -1,15 +1,16 @@
 //! Upload sessions: start, append chunks (hashing while the bytes stream in), report progress,
 //! finish against the client's digest, cancel, and mount blobs from other repositories.
 //!
-//! An upload's bytes live in `uploads/<uuid>`; its repository in the `uploads` table. The sha256
-//! state of a session is kept in memory and rebuilt by re-reading the file when missing (after a
-//! restart), so uploads resume across restarts. A failed chunk is cut off again (file truncated,
-//! hash state restored), so the session stays where it was; a request dropped mid-chunk leaves
-//! the state to be rebuilt from the file, which is what the status then reports.
+//! An upload's bytes live in the blob store, apart from the verified blobs; its repository in
+//! the `uploads` table. The sha256 state of a session is kept in memory and rebuilt from the
+//! store when missing (after a restart), so uploads resume across restarts; with a store that
+//! replicas share, it is rebuilt at every chunk, so a session continues on any replica. A
+//! failed chunk is undone (hash state restored), so the session stays where it was; a request
+//! dropped mid-chunk leaves the state to be rebuilt from the store, which is what the status
+//! then reports.
 
 use bytes::Bytes;
 use futures_util::Stream;
-use sha2::Digest as _;
 use uuid::Uuid;
 
 use super::chunk_range::{ChunkRange, MAX_BLOB_SIZE};
@@ -46,7 +47,7 @@ impl Registry {
     ) -> Result<UploadProgress, Error> {
         let uuid = Uuid::new_v4();
         self.uploads.reserve(uuid, repo.as_str(), subject)?;
-        let created = match self.files.create_upload(&uuid).await {
+        let created = match self.blobs.create_upload(&uuid).await {
             Ok(()) => {
                 self.db
                     .insert_upload(&uuid.to_string(), repo.as_str(), subject)
@@ -55,7 +56,7 @@ impl Registry {
             Err(e) => Err(Error::Io(e)),
         };
         if let Err(e) = created {
-            let _ = self.files.remove_upload(&uuid).await;
+            let _ = self.blobs.remove_upload(&uuid).await;
             self.uploads.forget(&uuid);
             return Err(e);
         }
@@ -77,7 +78,7 @@ impl Registry {
         // size reported is then where the next chunk must start.
         let _settled = self.uploads.slot(uuid).lock_owned().await;
         let size = self
-            .files
+            .blobs
             .upload_len(&uuid)
             .await?
             .ok_or(Error::BlobUploadUnknown)?;
@@ -127,13 +128,17 @@ impl Registry {
     {
         self.check_owner(repo, uuid).await?;
         let mut guard = self.uploads.slot(uuid).lock_owned().await;
+        if self.blobs.shared() {
+            // Another replica may have appended since this one last did.
+            *guard = None;
+        }
         let state = self.hash_state(&mut guard, uuid).await?;
         if let Some(r) = range {
-            if r.start() != state.size {
+            if r.start() != state.size() {
                 return Err(Error::UploadOutOfOrder {
                     location,
                     uuid: uuid.to_string(),
-                    size: state.size,
+                    size: state.size(),
                 });
             }
         }
@@ -142,25 +147,19 @@ impl Registry {
         // writing thread holds the session's lock until then.
         let before = guard.take().ok_or(Error::BlobUploadUnknown)?;
         let mut hasher = before.hasher.clone();
-        let (guard, result) = self.files.append(&uuid, body, &mut hasher, guard).await;
+        let before_size = before.size();
+        let accept = move |n| chunk_fits(before_size, n, range).is_ok();
+        let (guard, result) = self
+            .blobs
+            .append(&uuid, body, &mut hasher, guard, accept)
+            .await;
         let Some(mut guard) = guard else {
             return Err(Error::Internal(format!(
                 "appending to upload {uuid}: writer panicked"
             )));
         };
         let outcome = match result {
-            Ok(n) => match range {
-                Some(r) if n != r.length() => Err(Error::BlobUploadInvalid(format!(
-                    "chunk is {n} bytes, Content-Range says {}",
-                    r.length()
-                ))),
-                _ => before
-                    .size
-                    .checked_add(n)
-                    .filter(|size| *size < MAX_BLOB_SIZE)
-                    .map(|size| (n, size))
-                    .ok_or_else(|| Error::BlobUploadInvalid("the blob grows too large".into())),
-            },
+            Ok(n) => chunk_fits(before_size, n, range).map(|size| (n, size)),
             Err(AppendError::Body(m)) => Err(Error::BlobUploadInvalid(format!(
                 "request body failed: {m}"
             ))),
@@ -172,13 +171,14 @@ impl Registry {
         let (written, size) = match outcome {
             Ok(done) => done,
             Err(err) => {
-                self.files.truncate_upload(&uuid, before.size).await?;
+                self.blobs.undo_chunk(&uuid, before.size()).await?;
                 *guard = Some(before);
                 return Err(err);
             }
         };
         metrics::counter!("registry_bytes_received_total").increment(written);
-        *guard = Some(HashState { hasher, size });
+        debug_assert_eq!(hasher.len(), size);
+        *guard = Some(HashState { hasher });
         Ok(UploadProgress { uuid, size })
     }
 
@@ -207,7 +207,7 @@ impl Registry {
         let state = self.hash_state(&mut guard, uuid).await?;
         let (actual, size) = (
             Digest::from_sha256(&state.hasher.clone().finalize()),
-            state.size,
+            state.size(),
         );
         // From here on the file moves away: a retry must find the session gone, not a stale state.
         *guard = None;
@@ -219,7 +219,7 @@ impl Registry {
         }
         let session = uuid.to_string();
         placed(
-            || async move { Ok(self.files.commit_upload(&uuid, digest).await?) },
+            || async move { Ok(self.blobs.commit_upload(&uuid, digest).await?) },
             || {
                 self.db
                     .link_blob(repo.as_str(), digest.as_str(), size, Some(session.as_str()))
@@ -228,7 +228,7 @@ impl Registry {
         .await?;
         // The blob is stored and recorded; its upload file (a second link to the same bytes)
         // is only clutter now, and a stray one is purged later.
-        if let Err(e) = self.files.remove_upload(&uuid).await {
+        if let Err(e) = self.blobs.remove_upload(&uuid).await {
             tracing::warn!(%uuid, error = %e, "removing a committed upload's file failed");
         }
         self.uploads.forget(&uuid);
@@ -341,23 +341,38 @@ impl Registry {
         uuid: Uuid,
     ) -> Result<&'a mut HashState, Error> {
         if slot.is_none() {
-            let (hasher, size) = self.files.rehash(&uuid).await.map_err(|e| match e.kind() {
+            let hasher = self.blobs.rehash(&uuid).await.map_err(|e| match e.kind() {
                 std::io::ErrorKind::NotFound => Error::BlobUploadUnknown,
                 _ => Error::Io(e),
             })?;
-            *slot = Some(HashState { hasher, size });
+            *slot = Some(HashState { hasher });
         }
         slot.as_mut().ok_or(Error::BlobUploadUnknown)
     }
 
     async fn end_session(&self, uuid: Uuid) -> Result<(), Error> {
-        self.files.remove_upload(&uuid).await?;
+        self.blobs.remove_upload(&uuid).await?;
         if self.db.delete_upload(&uuid.to_string()).await? {
             upload_gauge(-1.0);
         }
         self.uploads.forget(&uuid);
         Ok(())
     }
+}
+
+/// The session's size once a chunk of `n` bytes is added to its `before` bytes, if the
+/// chunk is what its `Content-Range` announced and the blob stays below the largest allowed.
+fn chunk_fits(before: u64, n: u64, range: Option<ChunkRange>) -> Result<u64, Error> {
+    if let Some(r) = range.filter(|r| n != r.length()) {
+        return Err(Error::BlobUploadInvalid(format!(
+            "chunk is {n} bytes, Content-Range says {}",
+            r.length()
+        )));
+    }
+    before
+        .checked_add(n)
+        .filter(|size| *size < MAX_BLOB_SIZE)
+        .ok_or_else(|| Error::BlobUploadInvalid("the blob grows too large".into()))
 }
 
 #[cfg(test)]

@@ -1,456 +1,291 @@
-//! Blob bytes on the local filesystem: upload files that grow while being hashed, and the
-//! content-addressed store they are moved into once verified. Knows nothing of HTTP or SQL.
+//! Blob bytes, behind one narrow interface with two stores: the local filesystem ([`Files`],
+//! the default, tuned for one machine) and an S3-compatible object store ([`S3`], shared by
+//! any number of registryd replicas). Services call [`BlobStore`] and never learn which one
+//! runs. Knows nothing of HTTP or SQL.
 //!
-//! Durability: a blob file is written completely, fsynced, renamed into place and its directory
-//! fsynced before [`Files::commit_upload`] returns, so a database row written after it never
-//! points at missing or partial bytes.
+//! An upload's bytes stay apart from the content-addressed store until they are verified:
+//! chunks are appended to the upload ([`BlobStore::append`], which also advances its sha256),
+//! a failed chunk is undone ([`BlobStore::undo_chunk`]), the hash state of an upload this
+//! process did not write is rebuilt from the store ([`BlobStore::rehash`]), and a verified
+//! upload is committed under its digest ([`BlobStore::commit_upload`]). Garbage collection
+//! lists the store ([`BlobStore::list_blobs`]) and moves bytes through a trash (`trash.rs`,
+//! `s3/gc.rs`).
 //!
-//! Speed: an upload's bytes are hashed on the request's task while a blocking thread writes them
-//! (so hashing and writing overlap), and every [`SYNC_EVERY`] bytes an fsync starts in the
-//! background so the disk works during the upload rather than all at the final fsync. A blob is read
-//! piece by piece as the socket takes it, from the page cache on the serving thread when the
-//! bytes are there ([`BlobReader`]).
+//! `BlobStore` is an enum rather than a `dyn` trait: the set of stores is closed, and the
+//! upload path stays generic over the request body (no boxing on the filesystem's hot path).
 
 mod blob_reader;
+mod files;
 pub mod paths;
+mod s3;
 mod trash;
+mod upload_hash;
 
 pub use blob_reader::BlobReader;
+pub use files::Files;
+pub use s3::S3;
 pub use trash::BlobFile;
+pub use upload_hash::UploadHash;
 
-use std::collections::HashMap;
 use std::io;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
 
 use bytes::Bytes;
+use futures_util::stream::BoxStream;
 use futures_util::{Stream, StreamExt};
-use sha2::{Digest as _, Sha256};
-use std::io::Write as _;
-use std::path::Path;
-
-use tokio::fs::{self, File, OpenOptions};
-use tokio::io::AsyncReadExt;
 use uuid::Uuid;
 
 use crate::names::Digest;
-use paths::Paths;
-
-/// Bytes gathered before each write to an upload file.
-const WRITE_BUFFER: usize = 1024 * 1024;
-/// Bytes written to an upload file between two background `fdatasync`s.
-const SYNC_EVERY: u64 = 32 * 1024 * 1024;
-/// Bytes a chunk must leave unsynced for an fsync to start in the background when it ends.
-const SYNC_AFTER_CHUNK: u64 = 1024 * 1024;
-/// Request body pieces queued for the writing thread at most.
-const QUEUED_PIECES: usize = 32;
-
-/// The filesystem half of storage.
-#[derive(Debug, Clone)]
-pub struct Files {
-    paths: Paths,
-    /// Background fsyncs of upload files, joined before the file is next written, cut or
-    /// committed, so their errors are never lost.
-    syncing: Arc<Mutex<HashMap<Uuid, PendingSync>>>,
-}
-
-/// A background `fdatasync` of an upload file.
-type PendingSync = std::thread::JoinHandle<io::Result<()>>;
 
 /// Why appending a request body to an upload stopped.
 #[derive(Debug)]
 pub enum AppendError {
-    /// The client's body failed (disconnect, limit); the file may hold part of it.
+    /// The client's body failed (disconnect, limit); the store may hold part of it.
     Body(String),
-    /// Our disk failed.
+    /// Our store failed.
     Io(io::Error),
 }
 
-impl Files {
-    /// Uses `paths`, creating the folders it needs.
-    ///
-    /// # Errors
-    /// When the folders cannot be created.
-    pub async fn open(paths: Paths) -> io::Result<Self> {
-        fs::create_dir_all(paths.uploads_dir()).await?;
-        fs::create_dir_all(paths.blobs_dir()).await?;
-        fs::create_dir_all(paths.trash_dir()).await?;
-        Ok(Self {
-            paths,
-            syncing: Arc::default(),
-        })
-    }
+/// The blob store in use.
+#[derive(Debug, Clone)]
+pub enum BlobStore {
+    /// Files under the data directory.
+    Files(Files),
+    /// Objects in an S3-compatible bucket.
+    S3(S3),
+}
 
-    /// The layout in use.
+impl BlobStore {
+    /// Whether other processes may write this store's uploads too (replicas sharing a
+    /// bucket): a hash state kept in memory may then be stale, and is rebuilt from the store
+    /// at each chunk.
     #[must_use]
-    pub fn paths(&self) -> &Paths {
-        &self.paths
+    pub fn shared(&self) -> bool {
+        matches!(self, Self::S3(_))
     }
 
-    fn take_sync(&self, uuid: &Uuid) -> Option<PendingSync> {
-        self.syncing
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(uuid)
-    }
-
-    /// Waits for the upload's background fsync, if one was started.
-    async fn settle(&self, uuid: &Uuid) -> io::Result<()> {
-        match self.take_sync(uuid) {
-            Some(pending) => blocking(move || joined(pending)).await,
-            None => Ok(()),
-        }
-    }
-
-    /// Creates the empty file of a new upload.
+    /// Starts the bytes of a new upload.
     ///
     /// # Errors
-    /// On disk failure.
+    /// On store failure.
     pub async fn create_upload(&self, uuid: &Uuid) -> io::Result<()> {
-        File::create(self.paths.upload(uuid)).await.map(drop)
-    }
-
-    /// Size of an upload's file, `None` when it does not exist.
-    ///
-    /// # Errors
-    /// On disk failure other than absence.
-    pub async fn upload_len(&self, uuid: &Uuid) -> io::Result<Option<u64>> {
-        match fs::metadata(self.paths.upload(uuid)).await {
-            Ok(m) => Ok(Some(m.len())),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
+        match self {
+            Self::Files(f) => f.create_upload(uuid).await,
+            Self::S3(_) => Ok(()), // An upload with no object yet is an empty one.
         }
     }
 
-    /// Appends `body` to an upload, feeding every written byte to `hasher`; returns how many
-    /// bytes were written. On error, `hasher` and the file may disagree: callers drop the hasher.
+    /// Bytes an upload holds, `None` when the store knows no such upload.
     ///
-    /// `held` (the session's lock) is kept by the writing thread until its last byte reached
-    /// the file and handed back then, so even when this future is dropped mid-body the session
-    /// stays locked until the file is settled. It is `None` only if that thread panicked.
+    /// # Errors
+    /// On store failure other than absence.
+    pub async fn upload_len(&self, uuid: &Uuid) -> io::Result<Option<u64>> {
+        match self {
+            Self::Files(f) => f.upload_len(uuid).await,
+            Self::S3(s) => s.upload_len(uuid).await.map(Some),
+        }
+    }
+
+    /// Appends `body` to an upload, advancing `hasher` (the hash of the upload so far) over
+    /// every byte stored; returns how many bytes were appended. On error, `hasher` and the
+    /// store may disagree: callers undo the chunk and drop the hasher. A store that commits a
+    /// chunk as a whole (S3) commits it only when `accept` takes its length; the others keep
+    /// what they wrote until [`BlobStore::undo_chunk`].
+    ///
+    /// `held` (the session's lock) is handed back once the store is settled, even when this
+    /// future is dropped mid-body; `None` only if the filesystem's writing thread panicked.
     pub async fn append<S, E, G>(
         &self,
         uuid: &Uuid,
         body: S,
-        hasher: &mut Sha256,
+        hasher: &mut UploadHash,
         held: G,
+        accept: impl FnOnce(u64) -> bool,
     ) -> (Option<G>, Result<u64, AppendError>)
     where
         S: Stream<Item = Result<Bytes, E>>,
         E: std::fmt::Display,
         G: Send + 'static,
     {
-        let path = self.paths.upload(uuid);
-        let pending = self.take_sync(uuid);
-        let (pieces, mut queue) = tokio::sync::mpsc::channel::<Bytes>(QUEUED_PIECES);
-        let writer = tokio::task::spawn_blocking(move || {
-            let wrote = write_pieces(&path, &mut queue, pending);
-            (held, wrote)
-        });
-        let mut received = Ok(0u64);
-        let mut body = std::pin::pin!(body);
-        while let Some(piece) = body.next().await {
-            match piece {
-                Ok(piece) => {
-                    hasher.update(&piece);
-                    received = received.map(|n| n + piece.len() as u64);
-                    if pieces.send(piece).await.is_err() {
-                        break; // The writer failed; its error is the answer.
-                    }
-                }
-                Err(e) => {
-                    received = Err(AppendError::Body(e.to_string()));
-                    break;
-                }
-            }
-        }
-        drop(pieces);
-        match writer.await {
-            Ok((held, Ok(pending))) => {
-                if let Some(pending) = pending {
-                    self.syncing
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .insert(*uuid, pending);
-                }
-                (Some(held), received)
-            }
-            Ok((held, Err(e))) => (Some(held), Err(AppendError::Io(e))),
-            Err(e) => (None, Err(AppendError::Io(io::Error::other(e)))),
+        match self {
+            Self::Files(f) => f.append(uuid, body, hasher, held).await,
+            Self::S3(s) => (Some(held), s.append(uuid, body, hasher, accept).await),
         }
     }
 
-    /// Cuts an upload back to `len` bytes, undoing a failed chunk.
+    /// Undoes a failed chunk: the upload holds its first `len` bytes again.
     ///
     /// # Errors
-    /// On disk failure.
-    pub async fn truncate_upload(&self, uuid: &Uuid, len: u64) -> io::Result<()> {
-        self.settle(uuid).await?;
-        let file = OpenOptions::new()
-            .write(true)
-            .open(self.paths.upload(uuid))
-            .await?;
-        file.set_len(len).await
-    }
-
-    /// Re-reads an upload's file to rebuild its hash state (after a restart or a failed append).
-    ///
-    /// # Errors
-    /// On disk failure, `NotFound` included.
-    pub async fn rehash(&self, uuid: &Uuid) -> io::Result<(Sha256, u64)> {
-        let mut file = File::open(self.paths.upload(uuid)).await?;
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; 256 * 1024];
-        let mut len = 0u64;
-        loop {
-            let n = file.read(&mut buf).await?;
-            if n == 0 {
-                return Ok((hasher, len));
-            }
-            hasher.update(&buf[..n]);
-            len += n as u64;
+    /// On store failure.
+    pub async fn undo_chunk(&self, uuid: &Uuid, len: u64) -> io::Result<()> {
+        match self {
+            Self::Files(f) => f.truncate_upload(uuid, len).await,
+            // A chunk's parts count only once its state is saved, which a failed one never is.
+            Self::S3(_) => Ok(()),
         }
     }
 
-    /// Puts a verified upload into the blob store: fsync, hard link, fsync the directory; when
-    /// the blob is already stored nothing is done (content is immutable). The upload file stays,
-    /// so that the bytes can be placed again should garbage collection take them before their
-    /// row is committed (see `service/gc.rs`): the caller removes it then.
+    /// The hash of an upload's bytes, rebuilt from the store.
     ///
     /// # Errors
-    /// On disk failure.
+    /// On store failure; `NotFound` when the store knows no such upload.
+    pub async fn rehash(&self, uuid: &Uuid) -> io::Result<UploadHash> {
+        match self {
+            Self::Files(f) => f.rehash(uuid).await,
+            Self::S3(s) => s.rehash(uuid).await,
+        }
+    }
+
+    /// Puts a verified upload into the content store under `digest` (nothing when the blob
+    /// is stored already). The upload's bytes stay until [`BlobStore::remove_upload`], so that
+    /// they can be placed again should garbage collection take them before their row commits.
+    ///
+    /// # Errors
+    /// On store failure.
     pub async fn commit_upload(&self, uuid: &Uuid, digest: &Digest) -> io::Result<()> {
-        self.settle(uuid).await?;
-        let (paths, uuid, digest) = (self.paths.clone(), *uuid, digest.clone());
-        blocking(move || commit(&paths, &paths.upload(&uuid), &digest)).await
-    }
-
-    /// Writes a small blob (a manifest) durably through a temporary upload file.
-    ///
-    /// # Errors
-    /// On disk failure; the temporary file is removed.
-    pub async fn write_blob(&self, digest: &Digest, bytes: &Bytes) -> io::Result<()> {
-        let (paths, digest, bytes) = (self.paths.clone(), digest.clone(), bytes.clone());
-        blocking(move || {
-            if paths.blob(&digest).exists() {
-                return Ok(());
-            }
-            let from = paths.upload(&Uuid::new_v4());
-            let result =
-                std::fs::write(&from, &bytes).and_then(|()| commit(&paths, &from, &digest));
-            let removed = remove_if_present(&from);
-            result.and(removed)
-        })
-        .await
-    }
-
-    /// Deletes an upload's file; absence is fine.
-    ///
-    /// # Errors
-    /// On disk failure other than absence.
-    pub async fn remove_upload(&self, uuid: &Uuid) -> io::Result<()> {
-        // The bytes are going: a failed fsync of them no longer matters.
-        let _ = self.settle(uuid).await;
-        let path = self.paths.upload(uuid);
-        blocking(move || remove_if_present(&path)).await
-    }
-
-    /// Every upload file with its modification time (files not named by a UUID are skipped).
-    ///
-    /// # Errors
-    /// On disk failure.
-    pub async fn list_uploads(&self) -> io::Result<Vec<(Uuid, std::time::SystemTime)>> {
-        let mut out = vec![];
-        let mut dir = fs::read_dir(self.paths.uploads_dir()).await?;
-        while let Some(entry) = dir.next_entry().await? {
-            let Some(uuid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| Uuid::parse_str(n).ok())
-            else {
-                continue;
-            };
-            out.push((uuid, entry.metadata().await?.modified()?));
+        match self {
+            Self::Files(f) => f.commit_upload(uuid, digest).await,
+            Self::S3(s) => s.commit_upload(uuid, digest).await,
         }
-        Ok(out)
     }
 
-    /// Streams `len` bytes of a stored blob from offset `start`, each piece read when the
-    /// consumer asks for it (see [`BlobReader`]).
+    /// Stores a small blob (a manifest) whose digest the caller checked.
     ///
     /// # Errors
-    /// On disk failure when opening, `NotFound` included; a later failure ends the stream with
-    /// an error item.
+    /// On store failure; nothing is left behind.
+    pub async fn write_blob(&self, digest: &Digest, bytes: &Bytes) -> io::Result<()> {
+        match self {
+            Self::Files(f) => f.write_blob(digest, bytes).await,
+            Self::S3(s) => s.write_blob(digest, bytes).await,
+        }
+    }
+
+    /// Deletes an upload's bytes; absence is fine.
+    ///
+    /// # Errors
+    /// On store failure other than absence.
+    pub async fn remove_upload(&self, uuid: &Uuid) -> io::Result<()> {
+        match self {
+            Self::Files(f) => f.remove_upload(uuid).await,
+            Self::S3(s) => s.remove_upload(uuid).await,
+        }
+    }
+
+    /// Every upload the store holds bytes of, with when it was last written.
+    ///
+    /// # Errors
+    /// On store failure.
+    pub async fn list_uploads(&self) -> io::Result<Vec<(Uuid, SystemTime)>> {
+        match self {
+            Self::Files(f) => f.list_uploads().await,
+            Self::S3(s) => s.list_uploads().await,
+        }
+    }
+
+    /// Streams `len` bytes of a stored blob from offset `start`.
+    ///
+    /// # Errors
+    /// On store failure when opening, `NotFound` included; a later failure ends the stream
+    /// with an error item.
     pub async fn read_blob_range(
         &self,
         digest: &Digest,
         start: u64,
         len: u64,
-    ) -> io::Result<impl Stream<Item = io::Result<Bytes>> + Send + 'static> {
-        let path = self.paths.blob(digest);
-        let file = blocking(move || std::fs::File::open(path)).await?;
-        Ok(BlobReader::new(file, start, len))
+    ) -> io::Result<BoxStream<'static, io::Result<Bytes>>> {
+        match self {
+            Self::Files(f) => Ok(f.read_blob_range(digest, start, len).await?.boxed()),
+            Self::S3(s) => s.read_blob_range(digest, start, len).await,
+        }
     }
 
     /// Reads a whole small blob (a manifest).
     ///
     /// # Errors
-    /// On disk failure.
+    /// On store failure, `NotFound` included.
     pub async fn read_blob(&self, digest: &Digest) -> io::Result<Bytes> {
-        fs::read(self.paths.blob(digest)).await.map(Bytes::from)
-    }
-}
-
-/// Runs blocking filesystem work off the async threads.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> io::Result<T> + Send + 'static,
-) -> io::Result<T> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(io::Error::other)?
-}
-
-/// The writing thread of [`Files::append`]: appends every queued piece. Every [`SYNC_EVERY`]
-/// bytes it starts an `fdatasync` on a thread of its own (one at a time) and keeps writing, so
-/// the disk is busy during the upload and the final fsync has little left to do. `syncing` is
-/// the fsync a previous chunk left running; the one left running now is handed back.
-fn write_pieces(
-    path: &Path,
-    queue: &mut tokio::sync::mpsc::Receiver<Bytes>,
-    mut syncing: Option<PendingSync>,
-) -> io::Result<Option<PendingSync>> {
-    let file = std::fs::OpenOptions::new().append(true).open(path)?;
-    let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, file);
-    let mut unsynced = 0u64;
-    while let Some(piece) = queue.blocking_recv() {
-        out.write_all(&piece)?;
-        unsynced += piece.len() as u64;
-        sync_past(SYNC_EVERY, &mut out, &mut syncing, &mut unsynced)?;
-    }
-    out.flush()?;
-    sync_past(SYNC_AFTER_CHUNK, &mut out, &mut syncing, &mut unsynced)?;
-    Ok(syncing)
-}
-
-/// Starts a background `fdatasync` once `threshold` bytes are unsynced, unless the previous one
-/// is still running: it is never waited for (the disk is busy meanwhile, and the commit's own
-/// fsync covers whatever no background one did), only joined once done, for its error.
-fn sync_past(
-    threshold: u64,
-    out: &mut std::io::BufWriter<std::fs::File>,
-    syncing: &mut Option<PendingSync>,
-    unsynced: &mut u64,
-) -> io::Result<()> {
-    if *unsynced < threshold || syncing.as_ref().is_some_and(|s| !s.is_finished()) {
-        return Ok(());
-    }
-    if let Some(done) = syncing.take() {
-        joined(done)?;
-    }
-    out.flush()?;
-    let file = out.get_ref().try_clone()?;
-    *syncing = Some(std::thread::spawn(move || file.sync_data()));
-    *unsynced = 0;
-    Ok(())
-}
-
-fn joined(sync: std::thread::JoinHandle<io::Result<()>>) -> io::Result<()> {
-    sync.join()
-        .map_err(|_| io::Error::other("the fsync thread panicked"))?
-}
-
-/// Deletes `path`; absence is fine.
-fn remove_if_present(path: &Path) -> io::Result<()> {
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    }
-}
-
-/// Links the fully written file `from` as the blob `digest` durably (see
-/// [`Files::commit_upload`]). Its modification time becomes now: garbage collection leaves
-/// row-less files younger than its grace period alone, and these bytes are about to get a row.
-fn commit(paths: &Paths, from: &Path, digest: &Digest) -> io::Result<()> {
-    let to = paths.blob(digest);
-    if to.exists() {
-        return Ok(());
-    }
-    let file = std::fs::OpenOptions::new().write(true).open(from)?;
-    file.set_modified(std::time::SystemTime::now())?;
-    file.sync_data()?;
-    let dir = paths.blob_dir(digest);
-    if !dir.exists() {
-        std::fs::create_dir_all(&dir)?;
-        // The new `ab/` entry must survive a power loss as well as the file inside it.
-        std::fs::File::open(paths.blobs_dir())?.sync_all()?;
-    }
-    match std::fs::hard_link(from, &to) {
-        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
-        _ => {}
-    }
-    std::fs::File::open(&dir)?.sync_all()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn upload_append_rehash_commit() {
-        let dir = tempfile::tempdir().unwrap();
-        let files = Files::open(Paths::new(dir.path())).await.unwrap();
-        let uuid = Uuid::new_v4();
-        files.create_upload(&uuid).await.unwrap();
-        let mut h = Sha256::new();
-        let chunks = futures_util::stream::iter(vec![
-            Ok::<_, io::Error>(Bytes::from_static(b"hello ")),
-            Ok(Bytes::from_static(b"world")),
-        ]);
-        assert_eq!(files.append(&uuid, chunks, &mut h, ()).await.1.unwrap(), 11);
-        assert_eq!(files.upload_len(&uuid).await.unwrap(), Some(11));
-        let (h2, len) = files.rehash(&uuid).await.unwrap();
-        assert_eq!(len, 11);
-        assert_eq!(h.finalize(), h2.finalize());
-        let digest = Digest::of(b"hello world");
-        files.commit_upload(&uuid, &digest).await.unwrap();
-        files.remove_upload(&uuid).await.unwrap();
-        assert_eq!(files.upload_len(&uuid).await.unwrap(), None);
-        assert_eq!(&files.read_blob(&digest).await.unwrap()[..], b"hello world");
+        match self {
+            Self::Files(f) => f.read_blob(digest).await,
+            Self::S3(s) => s.read_blob(digest).await,
+        }
     }
 
-    #[tokio::test]
-    async fn a_failing_body_reports_body_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let files = Files::open(Paths::new(dir.path())).await.unwrap();
-        let uuid = Uuid::new_v4();
-        files.create_upload(&uuid).await.unwrap();
-        let chunks = futures_util::stream::iter(vec![Ok(Bytes::from_static(b"ab")), Err("reset")]);
-        let err = files
-            .append(&uuid, chunks, &mut Sha256::new(), ())
-            .await
-            .1
-            .unwrap_err();
-        assert!(matches!(err, AppendError::Body(m) if m == "reset"));
+    /// A URL a client can fetch the blob from directly, for a while; `None` when the store
+    /// has none (the filesystem).
+    ///
+    /// # Errors
+    /// When signing fails.
+    pub async fn blob_url(&self, digest: &Digest) -> io::Result<Option<String>> {
+        match self {
+            Self::Files(_) => Ok(None),
+            Self::S3(s) => s.blob_url(digest).await.map(Some),
+        }
     }
 
-    #[tokio::test]
-    async fn committing_an_existing_blob_keeps_one_copy() {
-        let dir = tempfile::tempdir().unwrap();
-        let files = Files::open(Paths::new(dir.path())).await.unwrap();
-        let d = Digest::of(b"x");
-        files
-            .write_blob(&d, &Bytes::from_static(b"x"))
-            .await
-            .unwrap();
-        files
-            .write_blob(&d, &Bytes::from_static(b"x"))
-            .await
-            .unwrap();
-        assert_eq!(
-            std::fs::read_dir(files.paths().uploads_dir())
-                .unwrap()
-                .count(),
-            0
-        );
-        assert_eq!(&files.read_blob(&d).await.unwrap()[..], b"x");
+    /// Every blob in the store.
+    ///
+    /// # Errors
+    /// On store failure.
+    pub async fn list_blobs(&self) -> io::Result<Vec<BlobFile>> {
+        match self {
+            Self::Files(f) => f.list_blobs().await,
+            Self::S3(s) => s.list_blobs().await,
+        }
+    }
+
+    /// Whether a blob's bytes are in the store. Blocking, for use inside a database
+    /// transaction.
+    #[must_use]
+    pub fn has_blob(&self, digest: &Digest) -> bool {
+        match self {
+            Self::Files(f) => f.has_blob(digest),
+            Self::S3(s) => s.has_blob(digest),
+        }
+    }
+
+    /// Moves a blob's bytes to the trash; their size, `None` when they were not in the
+    /// store. Blocking, for use inside a database transaction.
+    ///
+    /// # Errors
+    /// On store failure.
+    pub fn trash_blob(&self, digest: &Digest) -> io::Result<Option<u64>> {
+        match self {
+            Self::Files(f) => f.trash_blob(digest),
+            Self::S3(s) => s.trash_blob(digest),
+        }
+    }
+
+    /// Moves trashed bytes back into the store (or drops them when the store has them
+    /// again). Blocking, for use inside a database transaction.
+    ///
+    /// # Errors
+    /// On store failure.
+    pub fn restore_blob(&self, digest: &Digest) -> io::Result<()> {
+        match self {
+            Self::Files(f) => f.restore_blob(digest),
+            Self::S3(s) => s.restore_blob(digest),
+        }
+    }
+
+    /// The digests whose bytes are in the trash.
+    ///
+    /// # Errors
+    /// On store failure.
+    pub async fn list_trash(&self) -> io::Result<Vec<Digest>> {
+        match self {
+            Self::Files(f) => f.list_trash().await,
+            Self::S3(s) => s.list_trash().await,
+        }
+    }
+
+    /// Deletes trashed bytes; absence is fine.
+    ///
+    /// # Errors
+    /// On store failure other than absence.
+    pub async fn empty_trash(&self, digest: &Digest) -> io::Result<()> {
+        match self {
+            Self::Files(f) => f.empty_trash(digest).await,
+            Self::S3(s) => s.empty_trash(digest).await,
+        }
     }
 }

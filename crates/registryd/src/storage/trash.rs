@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use tokio::fs;
 
-use super::{blocking, remove_if_present, Files};
+use super::files::{blocking, remove_if_present, Files};
 use crate::names::Digest;
 
 /// A file of the blob store.

@@ -40,7 +40,7 @@ use crate::config::Gc;
 use crate::db::gc::BlobFiles;
 use crate::error::Error;
 use crate::names::Digest;
-use crate::storage::Files;
+use crate::storage::BlobStore;
 
 /// Blobs decided per transaction: short enough that writers queued behind it wait little.
 const BATCH: usize = 64;
@@ -99,9 +99,9 @@ impl GcReport {
 }
 
 /// The blob store as the database's transactions see it.
-pub(super) struct StoreFiles(pub Files);
+pub(super) struct StoreBlobs(pub BlobStore);
 
-impl BlobFiles for StoreFiles {
+impl BlobFiles for StoreBlobs {
     fn present(&self, digest: &str) -> bool {
         Digest::parse(digest).is_ok_and(|d| self.0.has_blob(&d))
     }
@@ -242,7 +242,7 @@ impl Registry {
     /// Blob files with no row, last written before `cutoff_time`, with their sizes.
     async fn rowless_files(&self, cutoff_time: SystemTime) -> Result<Vec<(String, u64)>, Error> {
         let mut rowless = vec![];
-        for file in self.files.list_blobs().await? {
+        for file in self.blobs.list_blobs().await? {
             if file.modified < cutoff_time
                 && self.db.blob_size(file.digest.as_str()).await?.is_none()
             {
@@ -262,7 +262,7 @@ impl Registry {
             Ok(removed) => {
                 for (d, _) in &removed {
                     if let Ok(d) = Digest::parse(d) {
-                        self.files.empty_trash(&d).await?;
+                        self.blobs.empty_trash(&d).await?;
                     }
                 }
                 Ok(removed)
@@ -280,7 +280,7 @@ impl Registry {
     /// `Db`/`Io` on failure.
     pub(super) async fn settle_trash(&self) -> Result<(), Error> {
         let trashed: Vec<String> = self
-            .files
+            .blobs
             .list_trash()
             .await?
             .iter()
@@ -291,7 +291,7 @@ impl Registry {
         }
         for d in self.db.settle_trash(trashed).await? {
             if let Ok(d) = Digest::parse(&d) {
-                self.files.empty_trash(&d).await?;
+                self.blobs.empty_trash(&d).await?;
             }
         }
         Ok(())
@@ -322,8 +322,7 @@ impl GcCommand {
             delete_untagged: self.delete_untagged || gc.delete_untagged,
             dry_run: self.dry_run,
         };
-        let root = &cfg.storage.filesystem.rootdirectory;
-        let registry = Registry::open_with_database(root, false, cfg.database.as_ref()).await?;
+        let registry = Registry::from_config(&cfg.storage, cfg.database.as_ref()).await?;
         let Some(report) = registry.collect_garbage_alone(run).await? else {
             println!("garbage collection skipped: another registryd is collecting");
             return Ok(GcReport::default());

@@ -54,7 +54,7 @@ async fn image(
 }
 
 fn stored(reg: &Registry, d: &Digest) -> bool {
-    reg.files.has_blob(d)
+    reg.blobs.has_blob(d)
 }
 
 #[tokio::test]
@@ -82,7 +82,7 @@ async fn a_deleted_image_frees_its_own_layers_and_keeps_shared_ones() {
 
     let doomed = [&own, &gone, &signature, &sig_layer];
     let doomed_bytes: u64 = reg
-        .files
+        .blobs
         .list_blobs()
         .await
         .unwrap()
@@ -120,7 +120,7 @@ async fn a_deleted_image_frees_its_own_layers_and_keeps_shared_ones() {
         assert!(reg.blob_size(&b, d).await.is_ok());
         assert!(reg.blob_size(&a, d).await.is_err(), "a no longer links {d}");
     }
-    assert!(reg.files.list_trash().await.unwrap().is_empty());
+    assert!(reg.blobs.list_trash().await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -130,7 +130,7 @@ async fn nothing_younger_than_the_grace_period_is_collected() {
     let a = RepoName::parse("a").unwrap();
     let pending = blob(&reg, &a, b"layer of a push whose manifest is on its way").await;
     let rowless = Digest::of(b"row-less");
-    reg.files
+    reg.blobs
         .write_blob(&rowless, &Bytes::from_static(b"row-less"))
         .await
         .unwrap();
@@ -178,17 +178,17 @@ async fn trashed_bytes_go_back_when_their_row_survived() {
     let a = RepoName::parse("a").unwrap();
     let kept = blob(&reg, &a, b"kept").await;
     let dead = Digest::of(b"dead");
-    reg.files
+    reg.blobs
         .write_blob(&dead, &Bytes::from_static(b"dead"))
         .await
         .unwrap();
     // As a run killed between moving bytes out and committing leaves them.
-    reg.files.trash_blob(&kept).unwrap();
-    reg.files.trash_blob(&dead).unwrap();
+    reg.blobs.trash_blob(&kept).unwrap();
+    reg.blobs.trash_blob(&dead).unwrap();
     drop(reg);
     let reg = Registry::open(dir.path(), true).await.unwrap();
     assert!(stored(&reg, &kept) && !stored(&reg, &dead));
-    assert!(reg.files.list_trash().await.unwrap().is_empty());
+    assert!(reg.blobs.list_trash().await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -198,7 +198,7 @@ async fn a_push_after_a_killed_collection_places_the_bytes_again() {
     let a = RepoName::parse("a").unwrap();
     let d = blob(&reg, &a, b"x").await;
     // A collection killed before its commit: the row stays, the bytes are in the trash.
-    reg.files.trash_blob(&d).unwrap();
+    reg.blobs.trash_blob(&d).unwrap();
     assert!(
         !reg.try_mount(&a, &d, None).await.unwrap(),
         "no mount of absent bytes"
@@ -206,6 +206,6 @@ async fn a_push_after_a_killed_collection_places_the_bytes_again() {
     blob(&reg, &a, b"x").await;
     assert!(stored(&reg, &d), "the push put its bytes back");
     reg.settle_trash().await.unwrap();
-    assert!(stored(&reg, &d) && reg.files.list_trash().await.unwrap().is_empty());
+    assert!(stored(&reg, &d) && reg.blobs.list_trash().await.unwrap().is_empty());
     assert_eq!(reg.blob_size(&a, &d).await.unwrap(), 1);
 }

@@ -13,7 +13,6 @@ use axum::http::Method;
 use bytes::{Bytes, BytesMut};
 use futures_util::stream::{self, BoxStream};
 use futures_util::{Stream, StreamExt};
-use sha2::{Digest as _, Sha256};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -24,7 +23,7 @@ use super::{CacheStatus, Source};
 use crate::error::Error;
 use crate::names::{Digest, RepoName};
 use crate::service::Registry;
-use crate::storage::AppendError;
+use crate::storage::{AppendError, UploadHash};
 
 /// Pieces queued for a slow client before the fetch waits for it.
 const CLIENT_QUEUE: usize = 16;
@@ -176,7 +175,7 @@ impl Fill {
         let uuid = Uuid::new_v4();
         let mut client = Some(client);
         let outcome = self.fetch(&uuid, resp, &mut client).await;
-        let files = &self.registry.files;
+        let blobs = &self.registry.blobs;
         match outcome {
             Ok(size) => {
                 tracing::info!(upstream = %self.upstream.name, repo = %self.repo, digest = %self.digest, size, "cached a blob");
@@ -191,7 +190,7 @@ impl Fill {
                 }
             }
         }
-        if let Err(e) = files.remove_upload(&uuid).await {
+        if let Err(e) = blobs.remove_upload(&uuid).await {
             tracing::warn!(%uuid, error = %e, "removing a cache fill's upload file failed");
         }
     }
@@ -206,7 +205,7 @@ impl Fill {
         client: &mut Option<mpsc::Sender<io::Result<Bytes>>>,
     ) -> Result<u64, String> {
         let reg = &self.registry;
-        reg.files
+        reg.blobs
             .create_upload(uuid)
             .await
             .map_err(|e| format!("creating the fill file: {e}"))?;
@@ -233,8 +232,8 @@ impl Fill {
                 }
             })
         };
-        let mut hasher = Sha256::new();
-        let (_, wrote) = reg.files.append(uuid, tee, &mut hasher, ()).await;
+        let mut hasher = UploadHash::default();
+        let (_, wrote) = reg.blobs.append(uuid, tee, &mut hasher, (), |_| true).await;
         let size = wrote.map_err(|e| match e {
             AppendError::Body(e) => format!("upstream broke off: {e}"),
             AppendError::Io(e) => format!("writing the fill file: {e}"),
@@ -258,7 +257,7 @@ impl Fill {
         }
         let (repo, digest) = (&self.repo, &self.digest);
         placed(
-            || async move { Ok(reg.files.commit_upload(uuid, digest).await?) },
+            || async move { Ok(reg.blobs.commit_upload(uuid, digest).await?) },
             || reg.db.link_blob(repo.as_str(), digest.as_str(), size, None),
         )
         .await

@@ -1,0 +1,250 @@
+//! Garage, a distributed S3-compatible object store, as a real three-node cluster on loopback
+//! ports with replication factor 3: one `garage server` per node (its `garage.toml`, metadata
+//! and data in a temp dir), connected, given a layout, with one bucket and one key allowed to
+//! read and write it. Dropping the cluster kills its nodes. `./scripts/test` installs the
+//! `garage` binary (`cargo install garage --locked`) when it is missing.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::upstream::free_port;
+
+/// The bucket the cluster serves Berth.
+pub const BUCKET: &str = "berth";
+/// Garage's S3 region.
+pub const REGION: &str = "garage";
+/// Attempts of a `garage` command that may fail while the cluster forms (every 500 ms).
+const ATTEMPTS: u32 = 60;
+
+/// A running cluster.
+pub struct Garage {
+    /// The nodes' configs, metadata and data (removed on drop).
+    _dir: tempfile::TempDir,
+    nodes: Vec<Node>,
+    /// The key allowed on [`BUCKET`].
+    pub key_id: String,
+    pub secret: String,
+}
+
+struct Node {
+    config: PathBuf,
+    s3_port: u16,
+    child: Option<Child>,
+}
+
+/// The `garage` binary: `GARAGE_BIN`, else `garage` on the `PATH`, else cargo's bin folder.
+pub fn binary() -> PathBuf {
+    if let Some(bin) = std::env::var_os("GARAGE_BIN") {
+        return bin.into();
+    }
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join("garage"))
+            .find(|p| p.is_file())
+    });
+    on_path.unwrap_or_else(|| {
+        Path::new(&std::env::var("HOME").unwrap_or_default()).join(".cargo/bin/garage")
+    })
+}
+
+impl Garage {
+    /// Starts three nodes and sets up the layout, the bucket and the key.
+    ///
+    /// # Panics
+    /// When a node cannot start or the cluster does not form within 30 s.
+    pub async fn start() -> Garage {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
+        let secret: String = (0..32)
+            .map(|_| format!("{:02x}", rand::random::<u8>()))
+            .collect();
+        let mut nodes = vec![];
+        for i in 0..3 {
+            let root = dir.path().join(format!("node{i}"));
+            std::fs::create_dir_all(&root).unwrap_or_else(|e| panic!("node dir: {e}"));
+            let (rpc, s3_port) = (free_port(), free_port());
+            let config = root.join("garage.toml");
+            let toml = format!(
+                "metadata_dir = \"{meta}\"\ndata_dir = \"{data}\"\n\
+                 replication_factor = 3\nrpc_secret = \"{secret}\"\n\
+                 rpc_bind_addr = \"127.0.0.1:{rpc}\"\nrpc_public_addr = \"127.0.0.1:{rpc}\"\n\
+                 [s3_api]\napi_bind_addr = \"127.0.0.1:{s3_port}\"\ns3_region = \"{REGION}\"\n\
+                 root_domain = \".s3.garage.localhost\"\n",
+                meta = root.join("meta").display(),
+                data = root.join("data").display(),
+            );
+            std::fs::write(&config, toml).unwrap_or_else(|e| panic!("garage.toml: {e}"));
+            let mut node = Node {
+                config,
+                s3_port,
+                child: None,
+            };
+            node.spawn();
+            nodes.push(node);
+        }
+        let mut garage = Garage {
+            _dir: dir,
+            nodes,
+            key_id: String::new(),
+            secret: String::new(),
+        };
+        garage.form().await;
+        garage
+    }
+
+    /// Connects the nodes, gives each 1 GB in zone `dc1` of the layout, creates the bucket and
+    /// the key.
+    async fn form(&mut self) {
+        let mut ids = vec![];
+        for i in 0..3 {
+            let out = self.cli_retry(i, &["node", "id"]).await;
+            let id = out
+                .split_whitespace()
+                .find(|w| w.split_once('@').is_some_and(|(id, _)| id.len() == 64))
+                .unwrap_or_else(|| panic!("no node id in `garage node id`:\n{out}"));
+            ids.push(id.to_owned());
+        }
+        for id in &ids[1..] {
+            self.cli_retry(0, &["node", "connect", id]).await;
+        }
+        for id in &ids {
+            let short = id.split('@').next().unwrap_or_default();
+            self.cli_retry(0, &["layout", "assign", "-z", "dc1", "-c", "1G", short])
+                .await;
+        }
+        self.cli_retry(0, &["layout", "apply", "--version", "1"])
+            .await;
+        let key = self.cli_retry(0, &["key", "create", "berth-key"]).await;
+        let field = |name: &str| {
+            key.lines()
+                .find_map(|l| l.trim().strip_prefix(name))
+                .map(|v| v.trim_start_matches(':').trim().to_owned())
+                .unwrap_or_else(|| panic!("no {name} in `garage key create`:\n{key}"))
+        };
+        self.key_id = field("Key ID");
+        self.secret = field("Secret key");
+        self.cli_retry(0, &["bucket", "create", BUCKET]).await;
+        self.cli_retry(
+            0,
+            &[
+                "bucket",
+                "allow",
+                "--read",
+                "--write",
+                "--owner",
+                BUCKET,
+                "--key",
+                "berth-key",
+            ],
+        )
+        .await;
+        for i in 0..3 {
+            self.cli_retry(i, &["bucket", "info", BUCKET]).await;
+        }
+    }
+
+    /// `garage -c <node i's config> args…`, retried while it fails; its stdout.
+    async fn cli_retry(&self, node: usize, args: &[&str]) -> String {
+        let mut last = String::new();
+        for _ in 0..ATTEMPTS {
+            let out = Command::new(binary())
+                .arg("-c")
+                .arg(&self.nodes[node].config)
+                .args(args)
+                .env("RUST_LOG", "warn")
+                .output()
+                .unwrap_or_else(|e| panic!("cannot run garage: {e}"));
+            if out.status.success() {
+                return String::from_utf8_lossy(&out.stdout).into_owned();
+            }
+            last = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        panic!("garage {args:?} kept failing:\n{last}");
+    }
+
+    /// The S3 endpoint of node `i`.
+    pub fn endpoint(&self, node: usize) -> String {
+        format!("http://127.0.0.1:{}", self.nodes[node].s3_port)
+    }
+
+    /// registryd's `storage.s3` section for this cluster, talking to node `node`, keys under
+    /// `root`.
+    pub fn storage_s3(&self, node: usize, root: &str) -> Value {
+        json!({
+            "accesskey": self.key_id, "secretkey": self.secret, "region": REGION,
+            "regionendpoint": self.endpoint(node), "bucket": BUCKET, "rootdirectory": root,
+            "forcepathstyle": true, "secure": false,
+        })
+    }
+
+    /// Kills node `i` (SIGKILL), as a machine that goes away.
+    pub fn stop_node(&mut self, i: usize) {
+        self.nodes[i].kill();
+    }
+
+    /// Starts node `i` again on its data.
+    pub fn restart_node(&mut self, i: usize) {
+        self.nodes[i].spawn();
+    }
+
+    /// How many objects the bucket holds, as `garage bucket info` counts them.
+    pub async fn object_count(&self) -> u64 {
+        let info = self.cli_retry(0, &["bucket", "info", BUCKET]).await;
+        info.lines()
+            .find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                name.trim()
+                    .eq_ignore_ascii_case("objects")
+                    .then(|| value.trim())
+            })
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no object count in `garage bucket info`:\n{info}"))
+    }
+}
+
+impl Node {
+    fn spawn(&mut self) {
+        let log = self.config.with_file_name("garage.log");
+        let out = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap_or_else(|e| panic!("garage log: {e}"));
+        let err = out
+            .try_clone()
+            .unwrap_or_else(|e| panic!("garage log: {e}"));
+        let child = Command::new(binary())
+            .arg("-c")
+            .arg(&self.config)
+            .arg("server")
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start garage ({}): {e}", binary().display()));
+        self.child = Some(child);
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Garage {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            node.kill();
+        }
+    }
+}
