@@ -24,13 +24,21 @@ impl Nginx {
     /// # Panics
     /// When nginx is missing or does not answer within 10 s.
     pub async fn start(locations: &str) -> Nginx {
+        Self::start_with("", locations).await
+    }
+
+    /// As [`Nginx::start`], with `http` (e.g. an `upstream` block) in the `http` block.
+    ///
+    /// # Panics
+    /// As [`Nginx::start`].
+    pub async fn start_with(http: &str, locations: &str) -> Nginx {
         let dir = tempfile::Builder::new()
             .prefix("berth-nginx.")
             .tempdir()
             .unwrap_or_else(|e| panic!("cannot create a temporary folder: {e}"));
         let port = free_port();
         let conf = dir.path().join("nginx.conf");
-        std::fs::write(&conf, config(dir.path(), port, locations))
+        std::fs::write(&conf, config(dir.path(), port, http, locations))
             .unwrap_or_else(|e| panic!("cannot write {}: {e}", conf.display()));
         let mut cmd = Command::new("nginx");
         // `-e` before the configuration is read: nginx opens its compiled-in log otherwise.
@@ -67,7 +75,7 @@ impl Drop for Nginx {
     }
 }
 
-fn config(dir: &Path, port: u16, locations: &str) -> String {
+fn config(dir: &Path, port: u16, http: &str, locations: &str) -> String {
     let temp = dir.join("temp");
     let temp_paths: String = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"]
         .iter()
@@ -76,7 +84,7 @@ fn config(dir: &Path, port: u16, locations: &str) -> String {
     format!(
         "daemon off;\nmaster_process off;\nworker_processes 1;\npid {pid};\n\
          events {{ worker_connections 256; }}\n\
-         http {{\n  access_log {access};\n{temp_paths}  \
+         http {{\n  access_log {access};\n{temp_paths}{http}\n  \
          server {{\n    listen 127.0.0.1:{port};\n    listen [::1]:{port};\n    \
          location = /nginx-up {{ return 200; }}\n{locations}\n  }}\n}}\n",
         pid = dir.join("nginx.pid").display(),

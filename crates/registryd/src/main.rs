@@ -41,6 +41,9 @@ enum Command {
     /// Runs one garbage collection now (safe while a registryd serves the same data) and prints
     /// what it freed.
     Gc(registryd::service::GcCommand),
+    /// Copies everything one registry holds into another (e.g. SQLite and a data folder into
+    /// PostgreSQL and an S3 bucket), verified by digest; run it again to resume.
+    Migrate(registryd::service::MigrateCommand),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +64,10 @@ fn main() -> ExitCode {
 
 async fn run(args: Args) -> anyhow::Result<()> {
     server::raise_fd_limit();
+    if let Some(Command::Migrate(migrate)) = &args.command {
+        migrate.run().await.context("migrate")?;
+        return Ok(());
+    }
     let cfg = Config::load(&args.config)?;
     if let Some(Command::Gc(gc)) = args.command {
         gc.run(&cfg).await.context("garbage collection")?;

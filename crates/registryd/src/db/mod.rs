@@ -10,6 +10,7 @@ mod blobs;
 mod browse;
 mod cache;
 mod connect;
+mod copy;
 pub mod dialect;
 pub mod gc;
 mod listing;
@@ -26,6 +27,7 @@ use crate::error::Error;
 
 pub use browse::{RepoSummary, TagRow};
 pub use connect::Backend;
+pub use copy::RepoRows;
 pub use dialect::Dialect;
 pub use lock::JobLock;
 pub use manifests::{ManifestRow, Origin, References, Referrer, Target};

@@ -2,12 +2,56 @@
 
 use bytes::Bytes;
 use futures_util::Stream;
+use uuid::Uuid;
 
 use super::Registry;
 use crate::error::Error;
 use crate::names::{Digest, RepoName};
+use crate::storage::{AppendError, UploadHash};
 
 impl Registry {
+    /// Writes `body` into the new upload `uuid` and checks that it is `digest` (and `size`
+    /// bytes, when given): its length, or why not, naming the bytes' source `from`. The
+    /// verified bytes then wait in the upload to be committed under their digest.
+    pub(super) async fn fill_upload<S, E>(
+        &self,
+        uuid: &Uuid,
+        body: S,
+        digest: &Digest,
+        size: Option<u64>,
+        from: &str,
+    ) -> Result<u64, String>
+    where
+        S: Stream<Item = Result<Bytes, E>>,
+        E: std::fmt::Display,
+    {
+        self.blobs
+            .create_upload(uuid)
+            .await
+            .map_err(|e| format!("creating the fill file: {e}"))?;
+        let mut hasher = UploadHash::default();
+        let (_, wrote) = self
+            .blobs
+            .append(uuid, body, &mut hasher, (), |_| true)
+            .await;
+        let written = wrote.map_err(|e| match e {
+            AppendError::Body(e) => format!("{from} broke off: {e}"),
+            AppendError::Io(e) => format!("writing the fill file: {e}"),
+        })?;
+        let actual = Digest::from_sha256(&hasher.finalize());
+        if &actual != digest {
+            return Err(format!(
+                "{from} sent bytes whose digest is {actual}, not {digest}"
+            ));
+        }
+        if size.is_some_and(|s| s != written) {
+            return Err(format!(
+                "{from} announced {size:?} bytes and sent {written}"
+            ));
+        }
+        Ok(written)
+    }
+
     /// Size of a blob the repository may serve.
     ///
     /// # Errors

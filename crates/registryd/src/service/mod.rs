@@ -11,6 +11,7 @@ mod maintenance;
 mod manifest_cache;
 mod manifest_doc;
 mod manifests;
+mod migrate;
 mod proxy;
 mod upload_sessions;
 mod uploads;
@@ -31,6 +32,7 @@ pub use listing::{Page, MAX_PAGE};
 pub use maintenance::spawn_maintenance;
 pub use manifest_doc::declared_type;
 pub use manifests::{StoredManifest, MAX_MANIFEST};
+pub use migrate::{MigrateCommand, MigrateReport};
 pub use proxy::{CacheStatus, ProxiedBlob, Proxy, Source};
 pub use uploads::UploadProgress;
 

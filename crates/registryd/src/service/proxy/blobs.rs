@@ -23,7 +23,6 @@ use super::{CacheStatus, Source};
 use crate::error::Error;
 use crate::names::{Digest, RepoName};
 use crate::service::Registry;
-use crate::storage::{AppendError, UploadHash};
 
 /// Pieces queued for a slow client before the fetch waits for it.
 const CLIENT_QUEUE: usize = 16;
@@ -205,10 +204,6 @@ impl Fill {
         client: &mut Option<mpsc::Sender<io::Result<Bytes>>>,
     ) -> Result<u64, String> {
         let reg = &self.registry;
-        reg.blobs
-            .create_upload(uuid)
-            .await
-            .map_err(|e| format!("creating the fill file: {e}"))?;
         // Each piece goes to the client when the next one arrives; the last waits for the check.
         let held: Arc<Mutex<Option<Bytes>>> = Arc::default();
         let tee = {
@@ -232,25 +227,10 @@ impl Fill {
                 }
             })
         };
-        let mut hasher = UploadHash::default();
-        let (_, wrote) = reg.blobs.append(uuid, tee, &mut hasher, (), |_| true).await;
-        let size = wrote.map_err(|e| match e {
-            AppendError::Body(e) => format!("upstream broke off: {e}"),
-            AppendError::Io(e) => format!("writing the fill file: {e}"),
-        })?;
-        let actual = Digest::from_sha256(&hasher.finalize());
-        if actual != self.digest {
-            return Err(format!(
-                "upstream {} sent bytes whose digest is {actual}, not {}",
-                self.upstream.name, self.digest
-            ));
-        }
-        if self.size.is_some_and(|s| s != size) {
-            return Err(format!(
-                "upstream {} announced {:?} bytes and sent {size}",
-                self.upstream.name, self.size
-            ));
-        }
+        let from = format!("upstream {}", self.upstream.name);
+        let size = reg
+            .fill_upload(uuid, tee, &self.digest, self.size, &from)
+            .await?;
         let last = held.lock().unwrap_or_else(PoisonError::into_inner).take();
         if let (Some(last), Some(client)) = (last, client.take()) {
             let _ = client.send(Ok(last)).await;
