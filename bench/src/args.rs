@@ -101,7 +101,7 @@ pub enum Workload {
     Token,
     /// authd's token endpoint for an LDAP user (slapd), bind cache warm and off.
     LdapToken,
-    /// Tags list at two sizes.
+    /// Tags list at two sizes, then the web pages of that repository.
     Tags,
     /// Catalog page at two sizes.
     Catalog,

@@ -10,7 +10,7 @@ use crate::limits;
 use crate::load::Bounds;
 use crate::stack::{Programs, Stack};
 use crate::table::{mib, render, Figure, Row};
-use crate::workloads::{self, blobs, gc, images, scaling, tokens, Env, Limits, Pair};
+use crate::workloads::{self, blobs, gc, images, pages, scaling, tokens, Env, Limits, Pair};
 
 /// Connections driving the hello server (as many as the manifest GET workload).
 const HELLO_CONNECTIONS: usize = 32;
@@ -113,6 +113,8 @@ pub async fn run(plan: &Plan) -> Result<(), BenchError> {
     if plan.runs(Workload::Tags) {
         progress("tags list (filling)");
         rows.extend(scaling::tags(&env).await?);
+        progress("web pages of the filled repository");
+        rows.extend(pages::rows(&env).await?);
     }
     if plan.runs(Workload::Catalog) {
         progress("catalog (filling)");

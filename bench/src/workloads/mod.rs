@@ -6,6 +6,7 @@ pub mod cache;
 pub mod curl_pull;
 pub mod gc;
 pub mod images;
+pub mod pages;
 pub mod scaling;
 pub mod tokens;
 

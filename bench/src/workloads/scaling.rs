@@ -14,8 +14,8 @@ use crate::table::{Figure, Row};
 use super::images::TagWorker;
 use super::{alternate, error_note, secs, Env, Pair, BASE_REPO};
 
-const TAGS_REPO: &str = "bench/tags";
-const TAG_PREFIX: &str = "t";
+pub(super) const TAGS_REPO: &str = "bench/tags";
+pub(super) const TAG_PREFIX: &str = "t";
 const REPO_PREFIX: &str = "bench/cat/c";
 /// Concurrent clients filling a registry.
 const FILL_WORKERS: usize = 32;
