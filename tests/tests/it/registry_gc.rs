@@ -30,8 +30,10 @@ fn config_with_grace(env: &TestEnv, grace: &str) -> std::path::PathBuf {
 
 #[tokio::test]
 async fn deleting_an_image_frees_its_own_layers_and_keeps_shared_ones() {
-    let env =
-        TestEnv::open_with(json!({"maintenance": {"gc": {"enabled": false, "grace": "0s"}}})).await;
+    let env = TestEnv::open_with(
+        json!({"inline": {"maxsize": 0}, "maintenance": {"gc": {"enabled": false, "grace": "0s"}}}),
+    )
+    .await;
     let registry = env.registry();
     let data = env.registryd.data();
     let shared = Content::tar_layer("shared", 40_000);
@@ -97,7 +99,7 @@ async fn deleting_an_image_frees_its_own_layers_and_keeps_shared_ones() {
 #[tokio::test]
 async fn a_blob_waiting_for_its_manifest_survives_the_grace_period_only() {
     let env = TestEnv::open_with(
-        json!({"maintenance": {"gc": {"enabled": true, "interval": "1s", "grace": "2s"}}}),
+        json!({"inline": {"maxsize": 0}, "maintenance": {"gc": {"enabled": true, "interval": "1s", "grace": "2s"}}}),
     )
     .await;
     let registry = env.registry();
@@ -152,8 +154,10 @@ async fn a_blob_waiting_for_its_manifest_survives_the_grace_period_only() {
 
 #[tokio::test]
 async fn untagged_manifests_go_only_when_asked() {
-    let env =
-        TestEnv::open_with(json!({"maintenance": {"gc": {"enabled": false, "grace": "0s"}}})).await;
+    let env = TestEnv::open_with(
+        json!({"inline": {"maxsize": 0}, "maintenance": {"gc": {"enabled": false, "grace": "0s"}}}),
+    )
+    .await;
     let registry = env.registry();
     let data = env.registryd.data();
     let tagged = Image::random(1);

@@ -215,7 +215,7 @@ async fn assert_store_holds_exactly(env: &TestEnv, live: &[Pushed]) {
 async fn a_soak_of_pushes_pulls_deletes_and_collections_loses_nothing() {
     let grace = format!("{}s", GRACE.as_secs());
     let env = TestEnv::open_with(
-        json!({"maintenance": {"gc": {"enabled": true, "interval": "1s", "grace": grace}}}),
+        json!({"inline": {"maxsize": 0}, "maintenance": {"gc": {"enabled": true, "interval": "1s", "grace": grace}}}),
     )
     .await;
     let (mut rng, seed) =
@@ -289,8 +289,10 @@ async fn a_soak_of_pushes_pulls_deletes_and_collections_loses_nothing() {
 
 #[tokio::test]
 async fn a_collection_killed_at_any_moment_leaves_a_consistent_store() {
-    let mut env =
-        TestEnv::open_with(json!({"maintenance": {"gc": {"enabled": false, "grace": "0s"}}})).await;
+    let mut env = TestEnv::open_with(
+        json!({"inline": {"maxsize": 0}, "maintenance": {"gc": {"enabled": false, "grace": "0s"}}}),
+    )
+    .await;
     let registry = env.registry();
     let base = Content::tar_layer("base", 50_000);
     let mut images = vec![];

@@ -83,6 +83,15 @@ fn psql_count(dbname: &str, sql: &str) -> u64 {
     postgres::server().psql(dbname, sql).parse().unwrap()
 }
 
+/// Blobs recorded whose bytes are an object (not inline in the database).
+fn objects_recorded(dbname: &str) -> u64 {
+    psql_count(
+        dbname,
+        "SELECT count(*) FROM blobs b WHERE NOT EXISTS \
+         (SELECT 1 FROM blob_bytes i WHERE i.digest = b.digest)",
+    )
+}
+
 /// GET `path` as JSON with `accept`; its bytes and `Docker-Content-Digest`.
 async fn get_raw(registry: &Registry, path: &str, accept: &str) -> (Vec<u8>, String) {
     let resp = registry
@@ -180,7 +189,7 @@ async fn a_killed_migration_resumes_and_the_copy_serves_the_same() {
         "the blobs of the first run were copied again:\n{all}"
     );
     assert_eq!(
-        psql_count(&dbname, "SELECT count(*) FROM blobs"),
+        objects_recorded(&dbname),
         garage.object_count().await,
         "objects in the bucket that no row records (or rows without bytes)"
     );
@@ -290,7 +299,7 @@ async fn a_source_blob_that_does_not_match_its_digest_stops_the_copy_and_leaves_
         "0"
     );
     assert_eq!(
-        psql_count(&dbname, "SELECT count(*) FROM blobs"),
+        objects_recorded(&dbname),
         garage.object_count().await,
         "the refused blob left an object behind"
     );

@@ -15,12 +15,12 @@ use berth_tests::registryd::{RegistryAuth, Registryd};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-/// registryd (open, deletes on, collection only when asked) over `database` and the data
-/// folder `data`, its config and log in `dir`.
+/// registryd (open, deletes on, collection only when asked, every blob a file) over `database`
+/// and the data folder `data`, its config and log in `dir`.
 async fn replica(dir: &Path, database: &Value, data: &Path) -> Registryd {
     let extra = json!({
         "database": database,
-        "storage": {"filesystem": {"rootdirectory": data},
+        "storage": {"filesystem": {"rootdirectory": data}, "inline": {"maxsize": 0},
                     "maintenance": {"gc": {"enabled": false, "grace": "0s"}}},
     });
     Registryd::start_merged(dir, &RegistryAuth::Open, true, extra).await

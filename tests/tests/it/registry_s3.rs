@@ -3,7 +3,8 @@
 //! registryd; chunked uploads whose chunks are merged into parts, a cut chunk resumed at its
 //! last good offset on a restarted registryd (the upload's state lives in the bucket); a
 //! refused upload leaving no object; mount, delete and garbage collection emptying the
-//! bucket; one Garage node down while pulls and pushes go on.
+//! bucket; one Garage node down while pulls and pushes go on; small blobs kept as database rows,
+//! not objects, and sent without a redirect.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use berth_tests::bodies::broken_body;
@@ -238,4 +239,29 @@ async fn pulls_and_pushes_go_on_with_one_garage_node_down() {
             assert_eq!(sha256(&got), blob.digest);
         }
     }
+}
+
+#[tokio::test]
+async fn small_blobs_are_rows_not_objects_and_are_sent_without_a_redirect() {
+    let garage = Garage::start().await;
+    let env = on_garage(&garage, "inline", json!({})).await;
+    let registry = env.registry();
+    let image = Image::oci("amd64", vec![Content::random(16 * 1024)]);
+    registry.push_image("s3/tiny", "v1", &image, None).await;
+    assert_eq!(garage.object_count().await, 0, "a tiny image made objects");
+    let get = |digest: &str| {
+        no_redirects()
+            .get(registry.url(&format!("/v2/s3/tiny/blobs/{digest}")))
+            .send()
+    };
+    for blob in image.blobs() {
+        let resp = get(&blob.digest).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{}", blob.digest);
+        assert_eq!(sha256(&resp.bytes().await.unwrap()), blob.digest);
+    }
+    let above = Content::random(16 * 1024 + 1);
+    registry.push_blob("s3/tiny", &above, None).await;
+    assert_eq!(garage.object_count().await, 1);
+    let resp = get(&above.digest).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::TEMPORARY_REDIRECT);
 }

@@ -3,10 +3,12 @@
 //! the pull-through cache's section, [`database`] the PostgreSQL one and [`ui`] the web pages'.
 
 pub mod database;
+pub mod inline;
 pub mod proxy;
 mod s3;
 pub mod ui;
 
+use inline::Inline;
 pub use s3::{Redirect, S3};
 
 use std::net::SocketAddr;
@@ -133,6 +135,9 @@ pub struct Storage {
     /// Caps on open upload sessions (each holds a file and a row until it ends).
     #[serde(default)]
     pub uploadlimits: UploadLimits,
+    /// Small blobs kept in the metadata database.
+    #[serde(default)]
+    pub inline: Inline,
 }
 
 /// `storage.uploadlimits` (ours): open upload sessions allowed at once; past either cap a new
@@ -369,6 +374,7 @@ impl Config {
         if let Some(s3) = &cfg.storage.s3 {
             s3.validate().map_err(Error::Config)?;
         }
+        cfg.storage.inline.validate().map_err(Error::Config)?;
         let resolve = |p: &mut PathBuf| {
             if p.is_relative() {
                 *p = base.join(&*p);

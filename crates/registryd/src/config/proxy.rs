@@ -89,7 +89,7 @@ impl Proxy {
 }
 
 /// A size as integer bytes or text with a unit (`512MiB`, `20GiB`, `1GB`, `100k`).
-fn byte_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+pub(super) fn byte_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Raw {

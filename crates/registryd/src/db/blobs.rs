@@ -1,5 +1,6 @@
 //! SQL for blobs and the repository → blob links.
 
+use bytes::Bytes;
 use sqlx::AnyConnection;
 
 use super::gc::ensure_blob;
@@ -74,8 +75,8 @@ impl Db {
         Ok(size.and_then(|s| u64::try_from(s).ok()))
     }
 
-    /// Records a stored blob and links it into `repo`; ends the upload session `upload` if given.
-    /// All or nothing.
+    /// Records a stored blob (or one whose bytes are `inline`, written in the same transaction)
+    /// and links it into `repo`; ends the upload session `upload` if given. All or nothing.
     ///
     /// # Errors
     /// `BlobCollected` when its bytes were collected meanwhile; `Db` on failure.
@@ -85,6 +86,7 @@ impl Db {
         digest: &str,
         size: u64,
         upload: Option<&str>,
+        inline: Option<Bytes>,
     ) -> Result<(), Error> {
         let size = i64::try_from(size).map_err(|_| Error::SizeInvalid("blob too large".into()))?;
         let (repo, digest, upload, files) = (
@@ -98,7 +100,7 @@ impl Db {
                 Box::pin(async move {
                     guard(c, Guard::Shared).await?;
                     let repo_id = ensure_repo(c, &repo).await?;
-                    ensure_blob(c, &files, &digest, size).await?;
+                    ensure_blob(c, &files, &digest, size, inline.as_deref()).await?;
                     link(c, repo_id, &digest).await?;
                     if let Some(uuid) = upload {
                         sqlx::query("DELETE FROM uploads WHERE uuid = $1")
@@ -110,6 +112,19 @@ impl Db {
                 })
             })
             .await
+    }
+
+    /// The bytes of blob `digest` when they are inline (see [`Db::link_blob`]).
+    ///
+    /// # Errors
+    /// `Db` on failure.
+    pub async fn inline_bytes(&self, digest: &str) -> Result<Option<Bytes>, Error> {
+        let bytes: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT bytes FROM blob_bytes WHERE digest = $1")
+                .bind(digest)
+                .fetch_optional(&self.reader)
+                .await?;
+        Ok(bytes.map(Bytes::from))
     }
 
     /// Removes a blob from a repository (its bytes stay for other repositories); false when it

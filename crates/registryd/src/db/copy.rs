@@ -3,6 +3,7 @@
 //! lists, pages and collects exactly as the original. Writing is idempotent: a repository
 //! copied again (after an interruption) ends the same, with the source's tags.
 
+use bytes::Bytes;
 use sqlx::{Any, AnyConnection, AnyPool, Row};
 
 use super::gc::ensure_blob;
@@ -123,18 +124,23 @@ impl Db {
         })
     }
 
-    /// Records a blob whose bytes are in the store, linked nowhere yet.
+    /// Records a blob whose bytes are in the store or `inline`, linked nowhere yet.
     ///
     /// # Errors
     /// `BlobCollected` when the bytes are not there; `Db` on failure.
-    pub async fn record_blob(&self, digest: &str, size: u64) -> Result<(), Error> {
+    pub async fn record_blob(
+        &self,
+        digest: &str,
+        size: u64,
+        inline: Option<Bytes>,
+    ) -> Result<(), Error> {
         let size = i64::try_from(size).map_err(|_| Error::SizeInvalid("blob too large".into()))?;
         let (digest, files) = (digest.to_owned(), self.store());
         self.writer
             .write(move |c| {
                 Box::pin(async move {
                     guard(c, Guard::Shared).await?;
-                    ensure_blob(c, &files, &digest, size).await
+                    ensure_blob(c, &files, &digest, size, inline.as_deref()).await
                 })
             })
             .await

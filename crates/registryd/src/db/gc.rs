@@ -73,9 +73,10 @@ pub struct RepoSweep {
 const UNREFERENCED: &str = "NOT EXISTS (SELECT 1 FROM repo_blobs rb WHERE rb.digest = b.digest) \
      AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.digest = b.digest)";
 
-/// Records blob `digest` of `size` bytes unless it is recorded already, once its bytes are
-/// seen in the store. Checked even when the row exists: a collection killed before its commit
-/// leaves a row whose bytes are in the trash until the next settling.
+/// Records blob `digest` of `size` bytes unless it is recorded already. With `inline`, its bytes
+/// go into `blob_bytes` in this same transaction (small blobs); otherwise once they are seen in
+/// the store or inline already. Checked even when the row exists: a collection killed before its
+/// commit leaves a row whose bytes are in the trash until the next settling.
 ///
 /// # Errors
 /// `BlobCollected` when its bytes are not in the store (garbage collection took them after
@@ -85,19 +86,44 @@ pub(super) async fn ensure_blob(
     files: &Store,
     digest: &str,
     size: i64,
+    inline: Option<&[u8]>,
 ) -> Result<(), Error> {
-    if !files.0.present(digest) {
+    if let Some(bytes) = inline {
+        insert_blob_row(c, digest, size).await?;
+        sqlx::query(
+            "INSERT INTO blob_bytes (digest, bytes) VALUES ($1, $2) ON CONFLICT (digest) DO NOTHING",
+        )
+        .bind(digest)
+        .bind(bytes.to_vec())
+        .execute(c)
+        .await?;
+        return Ok(());
+    }
+    if !files.0.present(digest) && !stored_inline(c, digest).await? {
         return Err(Error::BlobCollected(digest.to_owned()));
     }
     if recorded(c, digest).await? {
         return Ok(());
     }
+    insert_blob_row(c, digest, size).await
+}
+
+async fn insert_blob_row(c: &mut AnyConnection, digest: &str, size: i64) -> Result<(), Error> {
     sqlx::query("INSERT INTO blobs (digest, size) VALUES ($1, $2) ON CONFLICT (digest) DO NOTHING")
         .bind(digest)
         .bind(size)
         .execute(c)
         .await?;
     Ok(())
+}
+
+/// Whether blob `digest` has its bytes inline.
+async fn stored_inline(c: &mut AnyConnection, digest: &str) -> Result<bool, Error> {
+    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM blob_bytes WHERE digest = $1")
+        .bind(digest)
+        .fetch_optional(c)
+        .await?;
+    Ok(found.is_some())
 }
 
 /// Deletes the manifests of repository `repo_id` that are no longer live and the links nothing

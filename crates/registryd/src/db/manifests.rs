@@ -1,5 +1,6 @@
 //! SQL for manifests, their references, tags and referrers.
 
+use bytes::Bytes;
 use sqlx::{AnyConnection, Row};
 
 use super::blobs::link;
@@ -62,7 +63,8 @@ fn to_i64(n: u64) -> Result<i64, Error> {
 }
 
 impl Db {
-    /// Stores a manifest whose bytes are already in the blob store: checks every reference
+    /// Stores a manifest whose bytes are already in the blob store, or are `inline` (small
+    /// ones, then written in the same transaction): checks every reference
     /// exists in the repository (pushed manifests only), records the blob, the manifest, its
     /// references and the tag, all or nothing. A manifest the repository already holds was
     /// checked when it was stored: only the tag is written. A pushed tag stops being cached; a
@@ -78,6 +80,7 @@ impl Db {
         refs: &References,
         tag: Option<&str>,
         origin: Origin,
+        inline: Option<Bytes>,
     ) -> Result<(), Error> {
         let (repo, m, refs, tag) = (
             repo.to_owned(),
@@ -102,7 +105,8 @@ impl Db {
                         if origin == Origin::Pushed {
                             check_references(c, repo_id, &refs).await?;
                         }
-                        insert_manifest(c, &files, repo_id, &m, size, &refs).await?;
+                        insert_manifest(c, &files, repo_id, &m, size, &refs, inline.as_deref())
+                            .await?;
                         if let Origin::Cached { checked_at } = origin {
                             sqlx::query("UPDATE manifests SET cached = 1, used_at = $1 WHERE repo_id = $2 AND digest = $3")
                                 .bind(checked_at)
@@ -403,8 +407,9 @@ async fn insert_manifest(
     m: &ManifestRow,
     size: i64,
     refs: &References,
+    inline: Option<&[u8]>,
 ) -> Result<(), Error> {
-    ensure_blob(c, files, &m.digest, size).await?;
+    ensure_blob(c, files, &m.digest, size, inline).await?;
     link(c, repo_id, &m.digest).await?;
     sqlx::query(
         "INSERT INTO manifests (repo_id, digest, media_type, size, artifact_type, subject, annotations) \

@@ -49,11 +49,11 @@ async fn serve(
         .and_then(|v| v.to_str().ok())
         .map(|r| parse_range(r, size))
         .transpose()?;
-    if let Some(url) = reg.blob_redirect(digest).await? {
+    if let Some(url) = reg.blob_redirect(digest, size).await? {
         return Ok(Redirect { location: url }.into_response());
     }
     let (start, len) = range.map_or((0, size), |(a, b)| (a, b - a + 1));
-    let bytes = reg.blob_range(digest, start, len).await?;
+    let bytes = reg.blob_range(digest, size, start, len).await?;
     metrics::counter!("registry_bytes_sent_total").increment(len);
     let body = Body::from_stream(bytes);
     Ok(BlobBody {

@@ -1,7 +1,8 @@
 //! Reading and deleting the blobs a repository links, or sending the client to the store.
 
 use bytes::Bytes;
-use futures_util::Stream;
+use futures_util::stream::{self, BoxStream};
+use futures_util::{Stream, StreamExt};
 use uuid::Uuid;
 
 use super::Registry;
@@ -63,17 +64,24 @@ impl Registry {
             .ok_or_else(|| Error::BlobUnknown(digest.to_string()))
     }
 
-    /// Streams bytes `start..start + len` of a stored blob; callers check the repository links
-    /// it with [`Registry::blob_size`] first.
+    /// Streams bytes `start..start + len` of a stored blob of `size` bytes, from the database
+    /// when it is small enough to be inline; callers check the repository links it with
+    /// [`Registry::blob_size`] first.
     ///
     /// # Errors
     /// `BlobUnknown` when its file is gone; `Io` when the bytes are unreadable.
     pub async fn blob_range(
         &self,
         digest: &Digest,
+        size: u64,
         start: u64,
         len: u64,
-    ) -> Result<impl Stream<Item = std::io::Result<Bytes>> + Send + 'static, Error> {
+    ) -> Result<BoxStream<'static, std::io::Result<Bytes>>, Error> {
+        if let Some(bytes) = self.inline_bytes(digest, size).await? {
+            let end = start.saturating_add(len).min(bytes.len() as u64);
+            let piece = bytes.slice(start.min(end) as usize..end as usize);
+            return Ok(stream::once(async move { Ok(piece) }).boxed());
+        }
         // A DELETE racing this read may have let garbage collection take the bytes.
         self.blobs
             .read_blob_range(digest, start, len)
@@ -84,14 +92,15 @@ impl Registry {
             })
     }
 
-    /// Where a client may fetch a stored blob from directly (a presigned URL), when the store
-    /// can hand one out and `storage.redirect` allows it; callers check the repository links
-    /// the blob with [`Registry::blob_size`] first.
+    /// Where a client may fetch a stored blob of `size` bytes from directly (a presigned URL),
+    /// when the store can hand one out, `storage.redirect` allows it and the blob is not small
+    /// enough to be inline (a small one is sent at once instead); callers check the repository
+    /// links the blob with [`Registry::blob_size`] first.
     ///
     /// # Errors
     /// `Io` when signing fails.
-    pub async fn blob_redirect(&self, digest: &Digest) -> Result<Option<String>, Error> {
-        if !self.redirect {
+    pub async fn blob_redirect(&self, digest: &Digest, size: u64) -> Result<Option<String>, Error> {
+        if !self.redirect || size <= self.inline_max {
             return Ok(None);
         }
         Ok(self.blobs.blob_url(digest).await?)

@@ -92,7 +92,7 @@ impl Registry {
         if size > max {
             return Ok(None);
         }
-        let stream = self.blob_range(digest, 0, size).await?;
+        let stream = self.blob_range(digest, size, 0, size).await?;
         let bytes: BytesMut = stream.try_collect().await?;
         Ok(Some(bytes.freeze()))
     }

@@ -3,7 +3,6 @@
 
 use bytes::Bytes;
 
-use super::gc::placed;
 use super::manifest_doc::{self, OCI_INDEX};
 use super::Registry;
 use crate::db::{ManifestRow, Origin, Referrer};
@@ -71,14 +70,10 @@ impl Registry {
         // collection take the bytes.
         let body = match self.manifest_cache.body(repo.as_str(), &digest) {
             Some(body) => body,
-            None => self
-                .blobs
-                .read_blob(&digest)
-                .await
-                .map_err(|e| match e.kind() {
-                    std::io::ErrorKind::NotFound => unknown(),
-                    _ => Error::Io(e),
-                })?,
+            None => self.read_whole(&digest, size).await.map_err(|e| match e {
+                Error::Io(e) if e.kind() == std::io::ErrorKind::NotFound => unknown(),
+                e => e,
+            })?,
         };
         let mut found = StoredManifest {
             digest,
@@ -157,14 +152,12 @@ impl Registry {
             Reference::Tag(t) => Some(t.as_str()),
             Reference::Digest(_) => None,
         };
-        let stored = placed(
-            || async move { Ok(self.blobs.write_blob(digest, body).await?) },
-            || {
+        let stored = self
+            .place_bytes(digest, body, |inline| {
                 self.db
-                    .put_manifest(repo.as_str(), &row, &refs, tag, origin)
-            },
-        )
-        .await;
+                    .put_manifest(repo.as_str(), &row, &refs, tag, origin, inline)
+            })
+            .await;
         self.manifest_cache.invalidate(repo.as_str());
         stored
     }

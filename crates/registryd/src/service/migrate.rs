@@ -12,7 +12,6 @@ use std::path::PathBuf;
 
 use uuid::Uuid;
 
-use super::gc::placed;
 use super::Registry;
 use crate::config::Config;
 use crate::error::Error;
@@ -123,17 +122,16 @@ impl Registry {
     /// Streams blob `digest` of `size` bytes from `source`'s store into this one, verifies it
     /// and records it.
     async fn copy_blob(&self, source: &Registry, digest: &Digest, size: u64) -> Result<(), Error> {
-        let body = source.blob_range(digest, 0, size).await?;
+        let body = source.blob_range(digest, size, 0, size).await?;
         let uuid = Uuid::new_v4();
         let filled = self
             .fill_upload(&uuid, body, digest, Some(size), "the source store")
             .await;
         let placed = match filled {
             Ok(_) => {
-                placed(
-                    || async { Ok(self.blobs.commit_upload(&uuid, digest).await?) },
-                    || self.db.record_blob(digest.as_str(), size),
-                )
+                self.place_upload(&uuid, digest, size, |inline| {
+                    self.db.record_blob(digest.as_str(), size, inline)
+                })
                 .await
             }
             Err(why) => Err(Error::Internal(format!("copying blob {digest}: {why}"))),

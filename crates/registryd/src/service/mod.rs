@@ -6,6 +6,7 @@ mod blobs;
 mod browse;
 mod chunk_range;
 mod gc;
+mod inline;
 mod listing;
 mod maintenance;
 mod manifest_cache;
@@ -52,6 +53,8 @@ pub struct Registry {
     delete_enabled: bool,
     /// Whether blob GETs send clients to the store when it can (`storage.redirect`).
     redirect: bool,
+    /// Blobs up to this many bytes live in the database (`storage.inline`).
+    inline_max: u64,
     /// The upstreams this registry caches (`proxy`), if any.
     proxy: Option<Proxy>,
 }
@@ -87,6 +90,7 @@ impl Registry {
         };
         let mut registry = Self::open_with(root, blobs, cfg.delete.enabled, database).await?;
         registry.redirect = !cfg.redirect.disable;
+        registry.inline_max = cfg.inline.max();
         Ok(registry)
     }
 
@@ -121,6 +125,7 @@ impl Registry {
             uploads,
             delete_enabled,
             redirect: false,
+            inline_max: crate::config::inline::DEFAULT_MAX,
             proxy: None,
         };
         // Bytes a collection was removing when it stopped (a crash) go back or go.
@@ -140,6 +145,13 @@ impl Registry {
     #[must_use]
     pub fn with_upload_limits(self, limits: UploadLimits) -> Self {
         self.uploads.set_limits(limits);
+        self
+    }
+
+    /// Keeps blobs up to `max` bytes inline (`0`: none).
+    #[cfg(test)]
+    pub(crate) fn with_inline_max(mut self, max: u64) -> Self {
+        self.inline_max = max;
         self
     }
 

@@ -14,7 +14,6 @@ use futures_util::Stream;
 use uuid::Uuid;
 
 use super::chunk_range::{ChunkRange, MAX_BLOB_SIZE};
-use super::gc::placed;
 use super::upload_sessions::HashState;
 use super::Registry;
 use crate::error::Error;
@@ -218,13 +217,15 @@ impl Registry {
             )));
         }
         let session = uuid.to_string();
-        placed(
-            || async move { Ok(self.blobs.commit_upload(&uuid, digest).await?) },
-            || {
-                self.db
-                    .link_blob(repo.as_str(), digest.as_str(), size, Some(session.as_str()))
-            },
-        )
+        self.place_upload(&uuid, digest, size, |inline| {
+            self.db.link_blob(
+                repo.as_str(),
+                digest.as_str(),
+                size,
+                Some(session.as_str()),
+                inline,
+            )
+        })
         .await?;
         // The blob is stored and recorded; its upload file (a second link to the same bytes)
         // is only clutter now, and a stray one is purged later.
@@ -314,7 +315,7 @@ impl Registry {
         let Some(size) = size else { return Ok(false) };
         match self
             .db
-            .link_blob(repo.as_str(), digest.as_str(), size, None)
+            .link_blob(repo.as_str(), digest.as_str(), size, None, None)
             .await
         {
             // Collected since it was found: an ordinary upload instead.

@@ -194,6 +194,11 @@ impl Files {
         }
     }
 
+    /// The whole of an upload (a small one, kept inline).
+    pub async fn read_upload(&self, uuid: &Uuid) -> io::Result<Bytes> {
+        fs::read(self.paths.upload(uuid)).await.map(Bytes::from)
+    }
+
     /// Puts a verified upload into the blob store: fsync, hard link, fsync the directory; when
     /// the blob is already stored nothing is done (content is immutable). The upload file stays,
     /// so that the bytes can be placed again should garbage collection take them before their

@@ -125,6 +125,17 @@ impl BlobStore {
         }
     }
 
+    /// The whole of a small upload, to be kept inline.
+    ///
+    /// # Errors
+    /// On store failure; for an S3 upload already sent in parts.
+    pub async fn read_upload(&self, uuid: &Uuid) -> io::Result<Bytes> {
+        match self {
+            Self::Files(f) => f.read_upload(uuid).await,
+            Self::S3(s) => s.read_upload(uuid).await,
+        }
+    }
+
     /// The hash of an upload's bytes, rebuilt from the store.
     ///
     /// # Errors

@@ -75,7 +75,7 @@ pub struct GcReport {
     pub manifests: u64,
     /// Repository → blob links removed.
     pub links: u64,
-    /// Blob files deleted.
+    /// Blobs deleted (files, objects or inline rows).
     pub blobs: u64,
     /// Their bytes.
     pub bytes: u64,

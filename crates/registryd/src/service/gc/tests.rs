@@ -53,6 +53,12 @@ async fn image(
         .0
 }
 
+/// A registry whose blobs are all files, even the smallest (not inline): these tests look at
+/// the files.
+async fn files_only(dir: &std::path::Path) -> Registry {
+    Registry::open(dir, true).await.unwrap().with_inline_max(0)
+}
+
 fn stored(reg: &Registry, d: &Digest) -> bool {
     reg.blobs.has_blob(d)
 }
@@ -60,7 +66,7 @@ fn stored(reg: &Registry, d: &Digest) -> bool {
 #[tokio::test]
 async fn a_deleted_image_frees_its_own_layers_and_keeps_shared_ones() {
     let dir = tempfile::tempdir().unwrap();
-    let reg = Registry::open(dir.path(), true).await.unwrap();
+    let reg = files_only(dir.path()).await;
     let (a, b) = (RepoName::parse("a").unwrap(), RepoName::parse("b").unwrap());
     // Configs are one byte each, as the descriptors say.
     let (config, shared, own) = (
@@ -126,7 +132,7 @@ async fn a_deleted_image_frees_its_own_layers_and_keeps_shared_ones() {
 #[tokio::test]
 async fn nothing_younger_than_the_grace_period_is_collected() {
     let dir = tempfile::tempdir().unwrap();
-    let reg = Registry::open(dir.path(), true).await.unwrap();
+    let reg = files_only(dir.path()).await;
     let a = RepoName::parse("a").unwrap();
     let pending = blob(&reg, &a, b"layer of a push whose manifest is on its way").await;
     let rowless = Digest::of(b"row-less");
@@ -151,7 +157,7 @@ async fn nothing_younger_than_the_grace_period_is_collected() {
 #[tokio::test]
 async fn a_blob_row_is_never_recorded_for_collected_bytes() {
     let dir = tempfile::tempdir().unwrap();
-    let reg = Registry::open(dir.path(), true).await.unwrap();
+    let reg = files_only(dir.path()).await;
     let a = RepoName::parse("a").unwrap();
     let d = blob(&reg, &a, b"x").await;
     reg.delete_blob(&a, &d).await.unwrap();
@@ -159,7 +165,7 @@ async fn a_blob_row_is_never_recorded_for_collected_bytes() {
     // collection takes them: recording them is then refused, not accepted without bytes.
     assert!(stored(&reg, &d));
     assert_eq!(reg.collect_garbage(NOW).await.unwrap().blobs, 1);
-    let refused = reg.db.link_blob("a", d.as_str(), 1, None).await;
+    let refused = reg.db.link_blob("a", d.as_str(), 1, None, None).await;
     assert!(
         matches!(refused, Err(Error::BlobCollected(_))),
         "{refused:?}"
@@ -174,7 +180,7 @@ async fn a_blob_row_is_never_recorded_for_collected_bytes() {
 #[tokio::test]
 async fn trashed_bytes_go_back_when_their_row_survived() {
     let dir = tempfile::tempdir().unwrap();
-    let reg = Registry::open(dir.path(), true).await.unwrap();
+    let reg = files_only(dir.path()).await;
     let a = RepoName::parse("a").unwrap();
     let kept = blob(&reg, &a, b"kept").await;
     let dead = Digest::of(b"dead");
@@ -186,7 +192,7 @@ async fn trashed_bytes_go_back_when_their_row_survived() {
     reg.blobs.trash_blob(&kept).unwrap();
     reg.blobs.trash_blob(&dead).unwrap();
     drop(reg);
-    let reg = Registry::open(dir.path(), true).await.unwrap();
+    let reg = files_only(dir.path()).await;
     assert!(stored(&reg, &kept) && !stored(&reg, &dead));
     assert!(reg.blobs.list_trash().await.unwrap().is_empty());
 }
@@ -194,7 +200,7 @@ async fn trashed_bytes_go_back_when_their_row_survived() {
 #[tokio::test]
 async fn a_push_after_a_killed_collection_places_the_bytes_again() {
     let dir = tempfile::tempdir().unwrap();
-    let reg = Registry::open(dir.path(), true).await.unwrap();
+    let reg = files_only(dir.path()).await;
     let a = RepoName::parse("a").unwrap();
     let d = blob(&reg, &a, b"x").await;
     // A collection killed before its commit: the row stays, the bytes are in the trash.

@@ -16,7 +16,6 @@ use futures_util::{Stream, StreamExt};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use super::super::gc::placed;
 use super::flights::Flight;
 use super::upstream::Upstream;
 use super::{CacheStatus, Source};
@@ -104,7 +103,7 @@ impl Registry {
                 .await
                 .map_err(|e| e.into_error(&up.name, unknown()))?;
             self.db
-                .link_blob(repo.as_str(), digest.as_str(), size, None)
+                .link_blob(repo.as_str(), digest.as_str(), size, None, None)
                 .await?;
             return hit(size);
         }
@@ -236,10 +235,10 @@ impl Fill {
             let _ = client.send(Ok(last)).await;
         }
         let (repo, digest) = (&self.repo, &self.digest);
-        placed(
-            || async move { Ok(reg.blobs.commit_upload(uuid, digest).await?) },
-            || reg.db.link_blob(repo.as_str(), digest.as_str(), size, None),
-        )
+        reg.place_upload(uuid, digest, size, |inline| {
+            reg.db
+                .link_blob(repo.as_str(), digest.as_str(), size, None, inline)
+        })
         .await
         .map_err(|e| format!("recording the blob: {e}"))?;
         Ok(size)

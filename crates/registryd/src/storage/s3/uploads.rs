@@ -105,6 +105,17 @@ impl S3 {
         Ok(hash)
     }
 
+    /// The whole of an upload smaller than a part (a small one, kept inline).
+    pub(in crate::storage) async fn read_upload(&self, uuid: &Uuid) -> io::Result<Bytes> {
+        let upload = self.load(uuid).await?;
+        if upload.saved.multipart.is_some() {
+            return Err(io::Error::other(format!(
+                "upload {uuid} is in parts: too large to read whole"
+            )));
+        }
+        Ok(upload.rest)
+    }
+
     /// Appends `body` (see the module's doc), saved only when `accept` takes its length;
     /// `hasher` ends as the hash of the whole upload.
     pub(in crate::storage) async fn append<S, E>(
