@@ -59,6 +59,10 @@ pub struct Args {
     /// quick 3].
     #[arg(long)]
     pub curl_rounds: Option<u32>,
+    /// Berth's `storage.inline.maxsize` in bytes (blobs up to it live in the database; 0: none)
+    /// [default: registryd's own].
+    #[arg(long)]
+    pub inline_maxsize: Option<u64>,
     /// Run only these workloads (comma-separated).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub only: Vec<Workload>,
@@ -126,6 +130,7 @@ pub struct Plan {
     pub scale_large: u64,
     pub populate_time: Duration,
     pub registry2_large: bool,
+    pub inline_maxsize: Option<u64>,
     pub quick: bool,
     only: Vec<Workload>,
 }
@@ -179,6 +184,7 @@ impl Plan {
             scale_large,
             populate_time,
             registry2_large: args.registry2_large,
+            inline_maxsize: args.inline_maxsize,
             quick: q,
             only: args.only.clone(),
         })

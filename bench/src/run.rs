@@ -31,6 +31,7 @@ pub async fn run(plan: &Plan) -> Result<(), BenchError> {
     let programs = Programs {
         bin_dir: plan.bin_dir.clone(),
         registry2: plan.registry2.clone(),
+        inline_maxsize: plan.inline_maxsize,
     };
     let stack = Stack::start(&programs).await?;
     for daemon in [&stack.authd, &stack.berth, &stack.registry2] {

@@ -36,6 +36,8 @@ pub struct Programs {
     pub bin_dir: PathBuf,
     /// distribution's registry (`docker-registry`).
     pub registry2: PathBuf,
+    /// Berth's `storage.inline.maxsize`, when not its default.
+    pub inline_maxsize: Option<u64>,
 }
 
 /// The running servers; dropping it stops them (the temporary folder goes with it).
@@ -75,12 +77,15 @@ impl Stack {
 
         let berth_addr = free_addr()?;
         let registry_yaml = root.join("registry.yaml");
-        let berth_config = json!({
+        let mut berth_config = json!({
             "http": {"addr": berth_addr.to_string()},
             "storage": {"filesystem": {"rootdirectory": root.join("berth-data")}, "delete": {"enabled": true},
                 "maintenance": {"gc": {"enabled": false, "grace": GC_GRACE}}},
             "auth": token_auth,
         });
+        if let Some(max) = programs.inline_maxsize {
+            berth_config["storage"]["inline"] = json!({"maxsize": max});
+        }
         write_yaml(&registry_yaml, &berth_config)?;
         let mut cmd = Command::new(programs.bin_dir.join("registryd"));
         cmd.arg("--config").arg(&registry_yaml);

@@ -51,7 +51,7 @@ pub fn build_image(docker: &Docker) {
 }
 
 /// One `docker-compose` project of the repository's docker-compose.yml; `down --volumes` on
-/// drop.
+/// drop, after printing the services' logs when a test is failing.
 pub struct Compose {
     project: String,
     dir: TempDir,
@@ -163,6 +163,13 @@ impl Default for Compose {
 
 impl Drop for Compose {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // What the services said, for the failure being reported.
+            eprintln!(
+                "docker-compose logs:\n{}",
+                self.run(&["logs", "--no-color"]).all()
+            );
+        }
         // Best effort: the project may already be down.
         let _ = self.run(&["down", "--volumes", "--timeout", "5"]);
     }

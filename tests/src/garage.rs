@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use futures_util::TryStreamExt;
+use object_store::aws::AmazonS3Builder;
+use object_store::ObjectStore;
 use serde_json::{json, Value};
 
 use crate::upstream::free_port;
@@ -194,18 +197,25 @@ impl Garage {
         self.nodes[i].spawn();
     }
 
-    /// How many objects the bucket holds, as `garage bucket info` counts them.
+    /// How many objects the bucket holds, as a listing of it through node 0 finds them (the
+    /// counters of `garage bucket info` are updated in the background, so they may lag).
     pub async fn object_count(&self) -> u64 {
-        let info = self.cli_retry(0, &["bucket", "info", BUCKET]).await;
-        info.lines()
-            .find_map(|l| {
-                let (name, value) = l.split_once(':')?;
-                name.trim()
-                    .eq_ignore_ascii_case("objects")
-                    .then(|| value.trim())
-            })
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .unwrap_or_else(|| panic!("no object count in `garage bucket info`:\n{info}"))
+        let bucket = AmazonS3Builder::new()
+            .with_endpoint(self.endpoint(0))
+            .with_allow_http(true)
+            .with_virtual_hosted_style_request(false)
+            .with_region(REGION)
+            .with_bucket_name(BUCKET)
+            .with_access_key_id(&self.key_id)
+            .with_secret_access_key(&self.secret)
+            .build()
+            .unwrap_or_else(|e| panic!("a client of the bucket: {e}"));
+        let keys: Vec<_> = bucket
+            .list(None)
+            .try_collect()
+            .await
+            .unwrap_or_else(|e| panic!("listing the bucket: {e}"));
+        keys.len() as u64
     }
 }
 

@@ -66,6 +66,7 @@ pub async fn rows(env: &Env<'_>) -> Result<Vec<Row>, BenchError> {
     let programs = Programs {
         bin_dir: env.plan.bin_dir.clone(),
         registry2: env.plan.registry2.clone(),
+        inline_maxsize: env.plan.inline_maxsize,
     };
     let stack = CacheStack::start(&programs).await?;
     let addrs = Addrs {

@@ -16,9 +16,10 @@ use crate::config::database::{Database, SslMode};
 use crate::error::Error;
 
 /// Run on every SQLite connection: wait for the write lock rather than fail, write-ahead log,
-/// fsync at every commit, foreign keys enforced.
+/// fsync at every commit, foreign keys enforced, temporary data (statement journals of writes
+/// carrying inline blobs, sorts) in memory: a container's root and `/tmp` may be read-only.
 const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
-     PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;";
+     PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;";
 /// PostgreSQL connections open at most.
 const PG_CONNECTIONS: u32 = 16;
 /// How long a request waits for a PostgreSQL connection (the server may be away) before it is

@@ -75,7 +75,8 @@ async fn pushed_content_survives_a_restart_and_is_stored_once() {
     let (_dir, data) = data_dir();
     let c = client();
     let server = Server::start(&data, "", None).await;
-    let layer = vec![7u8; 4096];
+    // Larger than storage.inline.maxsize: a file, not a database row.
+    let layer = vec![7u8; 64 * 1024];
     let d1 = crate::push_blob(&c, &server.url, "a/one", &layer, None).await;
     let d2 = crate::push_blob(&c, &server.url, "b/two", &layer, None).await;
     assert_eq!(d1, d2);
@@ -89,7 +90,7 @@ async fn pushed_content_survives_a_restart_and_is_stored_once() {
             .await
             .unwrap();
         assert_eq!(resp.status(), 200);
-        assert_eq!(resp.bytes().await.unwrap().len(), 4096);
+        assert_eq!(resp.bytes().await.unwrap().len(), 64 * 1024);
     }
     let stored: usize = walk(&data.join("blobs")).len();
     assert_eq!(stored, 1, "one copy of a blob pushed to two repositories");

@@ -52,6 +52,8 @@ pub struct S3 {
     keys: Keys,
     /// Bytes per multipart part.
     chunksize: usize,
+    /// Parts of one upload sent at once.
+    in_flight: usize,
 }
 
 impl S3 {
@@ -84,6 +86,7 @@ impl S3 {
             signer: store,
             keys: Keys::new(&cfg.rootdirectory),
             chunksize: usize::try_from(cfg.chunksize).map_err(io::Error::other)?,
+            in_flight: uploads::PARTS_IN_FLIGHT,
         };
         s3.store
             .list_with_delimiter(Some(&s3.keys.root))
@@ -93,7 +96,8 @@ impl S3 {
     }
 
     /// A store over an in-memory bucket (signing for an unreachable one), parts of
-    /// `chunksize` bytes.
+    /// `chunksize` bytes sent one at a time: object_store's `InMemory` (0.12) takes a part only
+    /// when the one before it arrived first.
     #[cfg(test)]
     fn in_memory(store: Arc<object_store::memory::InMemory>, chunksize: usize) -> Self {
         let signer = AmazonS3Builder::new()
@@ -108,6 +112,7 @@ impl S3 {
             signer: Arc::new(signer),
             keys: Keys::new("root"),
             chunksize,
+            in_flight: 1,
         }
     }
 

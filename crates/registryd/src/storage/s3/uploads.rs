@@ -29,7 +29,7 @@ use crate::names::Digest;
 use crate::storage::{AppendError, UploadHash};
 
 /// Parts of one upload being sent at once.
-const PARTS_IN_FLIGHT: usize = 4;
+pub(super) const PARTS_IN_FLIGHT: usize = 4;
 
 /// The saved state of an upload (the header line of its state object; the left-over bytes
 /// follow it).
@@ -161,7 +161,7 @@ impl S3 {
                 sending.spawn(
                     async move { (index, send_part(&*store, &data, &id, index, part).await) },
                 );
-                if sending.len() >= PARTS_IN_FLIGHT {
+                if sending.len() >= self.in_flight {
                     record(&mut sent, sending.join_next().await)?;
                 }
             }
