@@ -197,6 +197,21 @@ impl Garage {
         self.nodes[i].spawn();
     }
 
+    /// The bucket's object count once `settled` accepts it, or after 15 s whatever it is: a
+    /// delete may take a moment to show in a listing on a loaded machine, so a count that must
+    /// fall is read until it does (one that never does still fails the caller's assertion).
+    pub async fn objects_settled(&self, settled: impl Fn(u64) -> bool) -> u64 {
+        let mut count = self.object_count().await;
+        for _ in 0..60 {
+            if settled(count) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            count = self.object_count().await;
+        }
+        count
+    }
+
     /// How many objects the bucket holds, as a listing of it through node 0 finds them (the
     /// counters of `garage bucket info` are updated in the background, so they may lag).
     pub async fn object_count(&self) -> u64 {

@@ -158,6 +158,43 @@ impl Registry {
     }
 }
 
+impl Registry {
+    /// The digest `repo:reference` resolves to (an OCI image manifest read whole), or the
+    /// status when it does not.
+    pub async fn served_digest(&self, repo: &str, reference: &str) -> Result<String, StatusCode> {
+        let resp = self
+            .send(
+                self.request(
+                    Method::GET,
+                    &format!("/v2/{repo}/manifests/{reference}"),
+                    None,
+                )
+                .header("Accept", "application/vnd.oci.image.manifest.v1+json"),
+            )
+            .await;
+        match resp.status() {
+            StatusCode::OK => Ok(header(&resp, "Docker-Content-Digest")),
+            status => Err(status),
+        }
+    }
+
+    /// The bytes of blob `digest` of `repo`, following a redirect to the store.
+    pub async fn blob_bytes(&self, repo: &str, digest: &str) -> Vec<u8> {
+        let resp = self.get(&format!("/v2/{repo}/blobs/{digest}"), None).await;
+        let resp = match resp.status() {
+            StatusCode::TEMPORARY_REDIRECT => reqwest::get(header(&resp, "Location"))
+                .await
+                .unwrap_or_else(|e| panic!("following the redirect for {digest}: {e}")),
+            _ => resp,
+        };
+        assert_eq!(resp.status(), StatusCode::OK, "GET blob {digest}");
+        resp.bytes()
+            .await
+            .unwrap_or_else(|e| panic!("reading blob {digest}: {e}"))
+            .to_vec()
+    }
+}
+
 /// The body as text (for assertion messages).
 pub async fn body_text(resp: Response) -> String {
     resp.text()

@@ -26,17 +26,12 @@ pub async fn page(
     reference: &Reference,
     host: &str,
 ) -> Result<Markup, PageError> {
-    let access = viewer
-        .access(&format!("repository:{name}:pull,delete"))
-        .await?;
     let unknown = || {
         PageError::NotFound(format!(
             "There is no {name}:{reference}, or you may not pull it."
         ))
     };
-    if !access.allows("repository", name.as_str(), "pull") {
-        return Err(unknown());
-    }
+    let can_delete = viewer.repo_access(name, unknown).await?;
     let reg = viewer.registry();
     let m = reg
         .get_manifest(name, reference, true)
@@ -46,7 +41,6 @@ pub async fn page(
     let doc = ManifestDoc::parse(&body);
     let pushed = reg.manifest_pushed_at(name, &m.digest).await?.unwrap_or(0);
     let summary = summarize(reg, name, m.digest.as_str(), &m.media_type).await;
-    let can_delete = reg.delete_enabled() && access.allows("repository", name.as_str(), "delete");
     let pretty = serde_json::from_slice::<serde_json::Value>(&body)
         .and_then(|v| serde_json::to_string_pretty(&v))
         .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned());

@@ -81,24 +81,18 @@ pub async fn page(
     host: &str,
     deleted: Option<&str>,
 ) -> Result<Markup, PageError> {
-    let access = viewer
-        .access(&format!("repository:{name}:pull,delete"))
-        .await?;
     let unknown = || {
         PageError::NotFound(format!(
             "There is no repository {name}, or you may not pull from it."
         ))
     };
-    if !access.allows("repository", name.as_str(), "pull") {
-        return Err(unknown());
-    }
+    let can_delete = viewer.repo_access(name, unknown).await?;
     let reg = viewer.registry();
     let page = reg.tag_rows(name, last, PAGE).await.map_err(|e| match e {
         crate::Error::NameUnknown(_) => unknown(),
         other => other.into(),
     })?;
     let count = reg.tag_count(name).await?;
-    let can_delete = reg.delete_enabled() && access.allows("repository", name.as_str(), "delete");
     let mut rows = Vec::with_capacity(page.items.len());
     for row in &page.items {
         rows.push(summarize(reg, name, &row.digest, &row.media_type).await);

@@ -16,6 +16,7 @@ use super::tokens::{Credential, TokenError};
 use super::UiState;
 use crate::app::AppState;
 use crate::auth::{Authenticator, Grants};
+use crate::names::RepoName;
 use crate::service::Registry;
 
 /// The longest a token from authd is reused, seconds.
@@ -129,6 +130,28 @@ impl Viewer {
                 "this form has expired or did not come from this page: reload the page and try again".into(),
             )),
         }
+    }
+
+    /// Whether the viewer may delete in repository `name` (and deletes are on), once pulling
+    /// from it is granted.
+    ///
+    /// # Errors
+    /// `unknown()` (the page then reveals nothing) without pull; as [`Viewer::access`].
+    pub async fn repo_access(
+        &self,
+        name: &RepoName,
+        unknown: impl Fn() -> PageError,
+    ) -> Result<bool, PageError> {
+        let access = self
+            .access(&format!("repository:{name}:pull,delete"))
+            .await?;
+        if !access.allows("repository", name.as_str(), "pull") {
+            return Err(unknown());
+        }
+        Ok(
+            self.registry().delete_enabled()
+                && access.allows("repository", name.as_str(), "delete"),
+        )
     }
 
     /// What the viewer may do within `scope` (`registry:catalog:*`, `repository:NAME:pull,delete`).
