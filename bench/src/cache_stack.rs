@@ -42,12 +42,13 @@ impl CacheStack {
 
         let addr = free_addr()?;
         let yaml = root.join("berth-cache.yaml");
-        let config = json!({
+        let mut config = json!({
             "http": {"addr": addr.to_string()},
             "storage": {"filesystem": {"rootdirectory": root.join("berth-cache-data")},
                 "maintenance": {"gc": {"enabled": false}}},
             "proxy": {"upstreams": [{"name": PREFIX, "remoteurl": remote}]},
         });
+        programs.set_inline(&mut config);
         write_yaml(&yaml, &config)?;
         let mut cmd = Command::new(programs.bin_dir.join("registryd"));
         cmd.arg("--config").arg(&yaml);

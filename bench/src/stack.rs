@@ -40,6 +40,15 @@ pub struct Programs {
     pub inline_maxsize: Option<u64>,
 }
 
+impl Programs {
+    /// Sets `storage.inline.maxsize` in a Berth registry.yaml when one was asked for.
+    pub fn set_inline(&self, config: &mut serde_json::Value) {
+        if let Some(max) = self.inline_maxsize {
+            config["storage"]["inline"] = json!({"maxsize": max});
+        }
+    }
+}
+
 /// The running servers; dropping it stops them (the temporary folder goes with it).
 pub struct Stack {
     pub authd: Daemon,
@@ -83,9 +92,7 @@ impl Stack {
                 "maintenance": {"gc": {"enabled": false, "grace": GC_GRACE}}},
             "auth": token_auth,
         });
-        if let Some(max) = programs.inline_maxsize {
-            berth_config["storage"]["inline"] = json!({"maxsize": max});
-        }
+        programs.set_inline(&mut berth_config);
         write_yaml(&registry_yaml, &berth_config)?;
         let mut cmd = Command::new(programs.bin_dir.join("registryd"));
         cmd.arg("--config").arg(&registry_yaml);
