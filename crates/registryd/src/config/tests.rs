@@ -339,3 +339,46 @@ fn the_example_database_section_parses_and_the_password_comes_from_the_environme
         );
     }
 }
+
+#[test]
+fn inline_bound_defaults_reads_sizes_and_refuses_more_than_a_mebibyte() {
+    let parse = |inline: &str| {
+        Config::parse(
+            &format!("http: {{addr: \":5000\"}}\nstorage: {{filesystem: {{rootdirectory: /d}}{inline}}}\n"),
+            Path::new("/"),
+        )
+    };
+    assert_eq!(parse("").unwrap().storage.inline.max(), 16 * 1024);
+    assert_eq!(
+        parse(", inline: {maxsize: 64KiB}")
+            .unwrap()
+            .storage
+            .inline
+            .max(),
+        64 * 1024
+    );
+    assert_eq!(
+        parse(", inline: {maxsize: 0}")
+            .unwrap()
+            .storage
+            .inline
+            .max(),
+        0
+    );
+    assert_eq!(
+        parse(", inline: {maxsize: 1MiB}")
+            .unwrap()
+            .storage
+            .inline
+            .max(),
+        1024 * 1024
+    );
+    for too_big in ["1048577", "2MiB", "18446744073709551615"] {
+        let err = parse(&format!(", inline: {{maxsize: {too_big}}}")).unwrap_err();
+        assert!(
+            err.to_string().contains("storage.inline.maxsize"),
+            "{too_big}: {err}"
+        );
+    }
+    assert!(parse(", inline: {maxsize: lots}").is_err());
+}
