@@ -66,6 +66,20 @@ pub struct Args {
     /// Run only these workloads (comma-separated).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub only: Vec<Workload>,
+    /// Where both registries keep their data.
+    #[arg(long, value_enum, default_value_t = Store::Local)]
+    pub store: Store,
+}
+
+/// Where both registries keep their data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Store {
+    /// Berth on SQLite and a local folder; registry:2 on a local folder.
+    Local,
+    /// One three-node Garage cluster (S3) for both; Berth's metadata in a PostgreSQL cluster of
+    /// its own (`BERTH_TEST_POSTGRES_BIN` names its programs); blobs streamed through both
+    /// registries (no redirects). The curl-pull, cache and gc workloads run on `local` only.
+    S3,
 }
 
 /// Helper modes of this program.
@@ -109,6 +123,9 @@ pub enum Workload {
     Tags,
     /// Catalog page at two sizes.
     Catalog,
+    /// Tiny images and manifest GETs through nginx over one replica and over two
+    /// (`--store s3` only).
+    Replicas,
 }
 
 /// The run, sizes resolved.
@@ -132,8 +149,13 @@ pub struct Plan {
     pub registry2_large: bool,
     pub inline_maxsize: Option<u64>,
     pub quick: bool,
+    pub store: Store,
     only: Vec<Workload>,
 }
+
+/// Workloads that run on [`Store::Local`] only: the curl rows compare with nginx serving a local
+/// file, and the cache and GC rows start registries of their own on local folders.
+const LOCAL_ONLY: [Workload; 3] = [Workload::CurlPull, Workload::Cache, Workload::Gc];
 
 impl Plan {
     /// Resolves `args`.
@@ -169,6 +191,16 @@ impl Plan {
             return Err("--scale-small must be at least 1 and at most --scale-large".into());
         }
         let blob_rounds = args.blob_rounds.unwrap_or(if q { 2 } else { 3 }).max(1);
+        let refused = |w: &&Workload| match args.store {
+            Store::Local => **w == Workload::Replicas,
+            Store::S3 => LOCAL_ONLY.contains(w),
+        };
+        if let Some(w) = args.only.iter().find(refused) {
+            return Err(format!(
+                "--only {w:?}: that workload does not run on --store {:?}",
+                args.store
+            ));
+        }
         Ok(Plan {
             bin_dir,
             registry2: args.registry2.clone(),
@@ -186,12 +218,20 @@ impl Plan {
             registry2_large: args.registry2_large,
             inline_maxsize: args.inline_maxsize,
             quick: q,
+            store: args.store,
             only: args.only.clone(),
         })
     }
 
     /// Whether `workload` is part of this run.
     pub fn runs(&self, workload: Workload) -> bool {
+        let runs_here = match self.store {
+            Store::Local => workload != Workload::Replicas,
+            Store::S3 => !LOCAL_ONLY.contains(&workload),
+        };
+        if !runs_here {
+            return false;
+        }
         self.only.is_empty() || self.only.contains(&workload)
     }
 }
@@ -233,5 +273,16 @@ mod tests {
         let p = plan(&["--only", "tags,token"]).unwrap();
         assert!(p.runs(Workload::Tags) && p.runs(Workload::Token) && !p.runs(Workload::Pull));
         assert!(plan(&[]).unwrap().runs(Workload::Pull));
+    }
+
+    #[test]
+    fn the_s3_store_leaves_out_the_local_only_workloads() {
+        let p = plan(&["--store", "s3"]).unwrap();
+        assert!(p.runs(Workload::Pull) && p.runs(Workload::Tiny) && p.runs(Workload::Catalog));
+        assert!(!p.runs(Workload::CurlPull) && !p.runs(Workload::Cache) && !p.runs(Workload::Gc));
+        assert!(plan(&["--store", "s3", "--only", "pull,gc"]).is_err());
+        assert!(plan(&["--only", "gc"]).unwrap().runs(Workload::Gc));
+        assert!(p.runs(Workload::Replicas) && !plan(&[]).unwrap().runs(Workload::Replicas));
+        assert!(plan(&["--only", "replicas"]).is_err());
     }
 }

@@ -1,7 +1,8 @@
 //! `berth-bench`: Berth's registryd and distribution's registry:2 side by side on loopback,
 //! both behind authd's tokens, with the machine's limits measured in the same run.
 //!
-//! Modules: `args` (command line and plan), `stack` (the servers), `cache_stack` (the
+//! Modules: `args` (command line and plan), `stack` (the servers), `scaled` (the Garage and
+//! PostgreSQL store of `--store s3`), `cache_stack` (the
 //! pull-through caches and their upstream), `daemon` (one server
 //! process), `http` (the client connection), `client` (token + registry API calls), `collector`
 //! (a `registryd gc` loop), `content` (blobs and images), `curl` (one
@@ -22,6 +23,7 @@ mod limits;
 mod load;
 mod nginx;
 mod run;
+mod scaled;
 mod stack;
 mod table;
 mod workloads;

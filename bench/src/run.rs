@@ -3,14 +3,17 @@
 
 use std::time::{Duration, Instant};
 
-use crate::args::{Plan, Workload};
+use crate::args::{Plan, Store, Workload};
 use crate::daemon::Memory;
 use crate::error::BenchError;
 use crate::limits;
 use crate::load::Bounds;
+use crate::scaled::ScaledStore;
 use crate::stack::{Programs, Stack};
 use crate::table::{mib, render, Figure, Row};
-use crate::workloads::{self, blobs, gc, images, pages, scaling, tokens, Env, Limits, Pair};
+use crate::workloads::{
+    self, blobs, gc, images, pages, replicas, scaling, tokens, Env, Limits, Pair,
+};
 
 /// Connections driving the hello server (as many as the manifest GET workload).
 const HELLO_CONNECTIONS: usize = 32;
@@ -27,13 +30,20 @@ pub async fn run(plan: &Plan) -> Result<(), BenchError> {
     progress("measuring the machine's limits");
     let limits = measure_limits(plan).await?;
 
+    let scaled = match plan.store {
+        Store::Local => None,
+        Store::S3 => {
+            progress("starting PostgreSQL and a three-node Garage cluster");
+            Some(ScaledStore::start().await)
+        }
+    };
     progress("starting authd, registryd and registry:2");
     let programs = Programs {
         bin_dir: plan.bin_dir.clone(),
         registry2: plan.registry2.clone(),
         inline_maxsize: plan.inline_maxsize,
     };
-    let stack = Stack::start(&programs).await?;
+    let stack = Stack::start(&programs, scaled.as_ref()).await?;
     for daemon in [&stack.authd, &stack.berth, &stack.registry2] {
         progress(&format!(
             "{} pid {} on {}",
@@ -121,6 +131,10 @@ pub async fn run(plan: &Plan) -> Result<(), BenchError> {
         progress("catalog (filling)");
         rows.extend(scaling::catalog(&env).await?);
     }
+    if plan.runs(Workload::Replicas) {
+        progress("one replica against two, through nginx");
+        rows.extend(replicas::rows(&env).await?);
+    }
     let end = Pair {
         berth: stack.berth.memory()?,
         registry2: stack.registry2.memory()?,
@@ -134,6 +148,10 @@ pub async fn run(plan: &Plan) -> Result<(), BenchError> {
     rows.push(memory);
 
     let mut report = machine_description();
+    report.push_str(match plan.store {
+        Store::Local => "Store: Berth on SQLite and a local folder, registry:2 on a local folder.\n",
+        Store::S3 => "Store: one three-node Garage cluster (S3, replication factor 3) for both, blobs streamed through the registries (no redirects); Berth's metadata in PostgreSQL.\n",
+    });
     report.push_str(&format!(
         "Limits: SHA-256 {} on one core, loopback {}, hello server {} ({HELLO_CONNECTIONS} connections), {} fsyncs/s (4 KiB write + fsync) and {} durable writes (one blob-sized file + fsync) in the temp folder. Load average before / after: {load_before} / {}. Run took {:.0} s{}.\n\n",
         Figure::throughput(limits.sha256).text,
@@ -150,6 +168,7 @@ pub async fn run(plan: &Plan) -> Result<(), BenchError> {
     let _ = std::io::Write::flush(&mut std::io::stdout());
     progress("stopping the servers and removing their data");
     drop(stack);
+    drop(scaled);
     Ok(())
 }
 

@@ -14,6 +14,7 @@ use serde_json::json;
 use crate::client::Login;
 use crate::daemon::{free_addr, Daemon};
 use crate::error::BenchError;
+use crate::scaled::ScaledStore;
 
 /// `auth.token.service` of both registries and the `service` of every token request.
 const SERVICE: &str = "registry";
@@ -62,11 +63,15 @@ pub struct Stack {
 }
 
 impl Stack {
-    /// Writes the configurations and starts authd, then both registries.
+    /// Writes the configurations and starts authd, then both registries: on local folders, or
+    /// on `scaled` when given.
     ///
     /// # Errors
     /// A file could not be written or a server did not come up.
-    pub async fn start(programs: &Programs) -> Result<Stack, BenchError> {
+    pub async fn start(
+        programs: &Programs,
+        scaled: Option<&ScaledStore>,
+    ) -> Result<Stack, BenchError> {
         let dir = tempfile::Builder::new()
             .prefix("berth-bench.")
             .tempdir()
@@ -93,6 +98,9 @@ impl Stack {
             "auth": token_auth,
         });
         programs.set_inline(&mut berth_config);
+        if let Some(scaled) = scaled {
+            scaled.berth(&mut berth_config);
+        }
         write_yaml(&registry_yaml, &berth_config)?;
         let mut cmd = Command::new(programs.bin_dir.join("registryd"));
         cmd.arg("--config").arg(&registry_yaml);
@@ -101,12 +109,17 @@ impl Stack {
 
         let reg2_addr = free_addr()?;
         let reg2_yaml = root.join("registry2.yml");
-        write_yaml(
-            &reg2_yaml,
-            &registry2_config(reg2_addr, &root.join("registry2-data"), &token_auth),
-        )?;
+        let mut reg2_config =
+            registry2_config(reg2_addr, &root.join("registry2-data"), &token_auth);
+        if let Some(scaled) = scaled {
+            scaled.registry2(&mut reg2_config);
+        }
+        write_yaml(&reg2_yaml, &reg2_config)?;
         let mut cmd = Command::new(&programs.registry2);
         cmd.arg("serve").arg(&reg2_yaml);
+        // registry:2's S3 driver panics when AWS_CA_BUNDLE is set (its HTTP transport is not
+        // the AWS SDK's, which the bundle needs); the store here is plain HTTP on loopback.
+        cmd.env_remove("AWS_CA_BUNDLE");
         let mut registry2 =
             Daemon::spawn("registry:2", cmd, reg2_addr, &root.join("registry2.log"))?;
         registry2
@@ -134,10 +147,29 @@ impl Stack {
 /// collects garbage itself every second with [`GC_GRACE`].
 ///
 /// # Errors
-/// Berth's configuration cannot be read, the new one written, or the daemon did not come up.
+/// As [`start_berth_beside`].
 pub async fn start_collecting_berth(
     bin_dir: &Path,
     berth_config: &Path,
+) -> Result<Daemon, BenchError> {
+    start_berth_beside(bin_dir, berth_config, "gc", |config, root| {
+        config["storage"]["filesystem"]["rootdirectory"] = json!(root.join("berth-gc-data"));
+        config["storage"]["maintenance"]["gc"] =
+            json!({"enabled": true, "interval": "1s", "grace": GC_GRACE});
+    })
+    .await
+}
+
+/// Another registryd from Berth's registry.yaml as `edit` changes it (given the folder the file
+/// is in), on a fresh port: `registry-NAME.yaml` and `registryd-NAME.log` beside Berth's.
+///
+/// # Errors
+/// Berth's configuration cannot be read, the new one written, or the daemon did not come up.
+pub async fn start_berth_beside(
+    bin_dir: &Path,
+    berth_config: &Path,
+    name: &str,
+    edit: impl FnOnce(&mut serde_json::Value, &Path),
 ) -> Result<Daemon, BenchError> {
     let what = berth_config.display().to_string();
     let text =
@@ -150,18 +182,16 @@ pub async fn start_collecting_berth(
     let root = berth_config.parent().unwrap_or(Path::new("."));
     let addr = free_addr()?;
     config["http"]["addr"] = json!(addr.to_string());
-    config["storage"]["filesystem"]["rootdirectory"] = json!(root.join("berth-gc-data"));
-    config["storage"]["maintenance"]["gc"] =
-        json!({"enabled": true, "interval": "1s", "grace": GC_GRACE});
-    let yaml = root.join("registry-gc.yaml");
+    edit(&mut config, root);
+    let yaml = root.join(format!("registry-{name}.yaml"));
     write_yaml(&yaml, &config)?;
     let mut cmd = Command::new(bin_dir.join("registryd"));
     cmd.arg("--config").arg(&yaml);
     let mut daemon = Daemon::spawn(
-        "registryd (collecting)",
+        &format!("registryd ({name})"),
         cmd,
         addr,
-        &root.join("registryd-gc.log"),
+        &root.join(format!("registryd-{name}.log")),
     )?;
     daemon.wait_ready("/healthz", |s| s.is_success()).await?;
     Ok(daemon)

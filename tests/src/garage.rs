@@ -21,6 +21,8 @@ pub const BUCKET: &str = "berth";
 pub const REGION: &str = "garage";
 /// Attempts of a `garage` command that may fail while the cluster forms (every 500 ms).
 const ATTEMPTS: u32 = 60;
+/// Starts of a whole cluster before [`Garage::start`] gives up.
+const STARTS: usize = 3;
 
 /// A running cluster.
 pub struct Garage {
@@ -54,11 +56,27 @@ pub fn binary() -> PathBuf {
 }
 
 impl Garage {
-    /// Starts three nodes and sets up the layout, the bucket and the key.
+    /// Starts three nodes and sets up the layout, the bucket and the key. A cluster that does
+    /// not form (a node lost its port to another process between the port pick and its start,
+    /// say) is stopped and started again on fresh ports, up to [`STARTS`] times.
     ///
     /// # Panics
-    /// When a node cannot start or the cluster does not form within 30 s.
+    /// When no start formed a cluster; with each try's reason and the nodes' logs.
     pub async fn start() -> Garage {
+        let mut failures = vec![];
+        for _ in 0..STARTS {
+            match Self::try_start().await {
+                Ok(garage) => return garage,
+                Err(e) => failures.push(e),
+            }
+        }
+        panic!(
+            "Garage did not form in {STARTS} starts:\n{}",
+            failures.join("\n----\n")
+        );
+    }
+
+    async fn try_start() -> Result<Garage, String> {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
         let secret: String = (0..32)
             .map(|_| format!("{:02x}", rand::random::<u8>()))
@@ -93,16 +111,33 @@ impl Garage {
             key_id: String::new(),
             secret: String::new(),
         };
-        garage.form().await;
-        garage
+        match garage.form().await {
+            Ok(()) => Ok(garage),
+            Err(e) => Err(format!("{e}\n{}", garage.logs())),
+        }
+    }
+
+    /// The last lines each node's log holds.
+    fn logs(&self) -> String {
+        self.nodes
+            .iter()
+            .enumerate()
+            .map(|(i, node)| {
+                let text = std::fs::read_to_string(node.log()).unwrap_or_default();
+                let lines: Vec<&str> = text.lines().collect();
+                let tail = lines[lines.len().saturating_sub(15)..].join("\n");
+                format!("node {i}'s log:\n{tail}")
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     /// Connects the nodes, gives each 1 GB in zone `dc1` of the layout, creates the bucket and
     /// the key.
-    async fn form(&mut self) {
+    async fn form(&mut self) -> Result<(), String> {
         let mut ids = vec![];
         for i in 0..3 {
-            let out = self.cli_retry(i, &["node", "id"]).await;
+            let out = self.cli_retry(i, &["node", "id"]).await?;
             let id = out
                 .split_whitespace()
                 .find(|w| w.split_once('@').is_some_and(|(id, _)| id.len() == 64))
@@ -110,16 +145,16 @@ impl Garage {
             ids.push(id.to_owned());
         }
         for id in &ids[1..] {
-            self.cli_retry(0, &["node", "connect", id]).await;
+            self.cli_retry(0, &["node", "connect", id]).await?;
         }
         for id in &ids {
             let short = id.split('@').next().unwrap_or_default();
             self.cli_retry(0, &["layout", "assign", "-z", "dc1", "-c", "1G", short])
-                .await;
+                .await?;
         }
         self.cli_retry(0, &["layout", "apply", "--version", "1"])
-            .await;
-        let key = self.cli_retry(0, &["key", "create", "berth-key"]).await;
+            .await?;
+        let key = self.cli_retry(0, &["key", "create", "berth-key"]).await?;
         let field = |name: &str| {
             key.lines()
                 .find_map(|l| l.trim().strip_prefix(name))
@@ -128,7 +163,7 @@ impl Garage {
         };
         self.key_id = field("Key ID");
         self.secret = field("Secret key");
-        self.cli_retry(0, &["bucket", "create", BUCKET]).await;
+        self.cli_retry(0, &["bucket", "create", BUCKET]).await?;
         self.cli_retry(
             0,
             &[
@@ -142,16 +177,21 @@ impl Garage {
                 "berth-key",
             ],
         )
-        .await;
+        .await?;
         for i in 0..3 {
-            self.cli_retry(i, &["bucket", "info", BUCKET]).await;
+            self.cli_retry(i, &["bucket", "info", BUCKET]).await?;
         }
+        Ok(())
     }
 
-    /// `garage -c <node i's config> args…`, retried while it fails; its stdout.
-    async fn cli_retry(&self, node: usize, args: &[&str]) -> String {
+    /// `garage -c <node i's config> args…`, retried while it fails; its stdout. An error when it
+    /// kept failing, or at once when a node has exited.
+    async fn cli_retry(&mut self, node: usize, args: &[&str]) -> Result<String, String> {
         let mut last = String::new();
         for _ in 0..ATTEMPTS {
+            if let Some(exited) = self.nodes.iter_mut().position(Node::exited) {
+                return Err(format!("garage {args:?}: node {exited} has exited"));
+            }
             let out = Command::new(binary())
                 .arg("-c")
                 .arg(&self.nodes[node].config)
@@ -160,7 +200,7 @@ impl Garage {
                 .output()
                 .unwrap_or_else(|e| panic!("cannot run garage: {e}"));
             if out.status.success() {
-                return String::from_utf8_lossy(&out.stdout).into_owned();
+                return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
             }
             last = format!(
                 "{}{}",
@@ -169,7 +209,7 @@ impl Garage {
             );
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        panic!("garage {args:?} kept failing:\n{last}");
+        Err(format!("garage {args:?} kept failing:\n{last}"))
     }
 
     /// The S3 endpoint of node `i`.
@@ -235,12 +275,22 @@ impl Garage {
 }
 
 impl Node {
+    fn log(&self) -> PathBuf {
+        self.config.with_file_name("garage.log")
+    }
+
+    /// Whether the node's process has ended.
+    fn exited(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().ok().flatten().is_some())
+    }
+
     fn spawn(&mut self) {
-        let log = self.config.with_file_name("garage.log");
         let out = std::fs::File::options()
             .create(true)
             .append(true)
-            .open(&log)
+            .open(self.log())
             .unwrap_or_else(|e| panic!("garage log: {e}"));
         let err = out
             .try_clone()

@@ -13,7 +13,7 @@ use super::{alternate, error_note, Env, Pair, BASE_REPO, BASE_TAG, TINY_LAYER};
 
 const TINY_REPO: &str = "bench/tiny";
 /// Requests one tiny image costs a client: HEAD + POST + PUT for each blob, PUT of the manifest.
-const REQUESTS_PER_IMAGE: f64 = 7.0;
+pub const REQUESTS_PER_IMAGE: f64 = 7.0;
 
 /// Pushes a new tiny image per operation to `repo` under tag `img-SEQ`, as `docker push` would.
 pub struct TinyWorker {
@@ -41,8 +41,8 @@ impl Worker for TinyWorker {
 }
 
 /// Gets the base image's manifest by tag.
-struct ManifestWorker {
-    client: Client,
+pub struct ManifestWorker {
+    pub client: Client,
 }
 
 impl Worker for ManifestWorker {

@@ -7,6 +7,7 @@ pub mod curl_pull;
 pub mod gc;
 pub mod images;
 pub mod pages;
+pub mod replicas;
 pub mod scaling;
 pub mod tokens;
 

@@ -5,7 +5,8 @@
 //! balancer; a chunked upload's chunks, status checks and commit alternate between replicas; a
 //! tag moved and a manifest deleted through the balancer are seen at once by each replica; the
 //! catalog pages; garbage collection on one replica frees what was deleted while the other
-//! serves.
+//! serves; a replica killed while a layer streams into it costs Docker a retry, and nothing
+//! acknowledged or partial shows.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
@@ -307,4 +308,115 @@ async fn chunks_tags_deletes_and_gc_alternate_between_replicas() {
             .await;
         assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{}", blob.digest);
     }
+}
+
+/// Bytes replica `port` has received on its established connections so far, as `ss` reports.
+fn bytes_received(port: u16) -> u64 {
+    let out = std::process::Command::new("ss")
+        .args([
+            "-tinH",
+            "state",
+            "established",
+            &format!("( sport = :{port} )"),
+        ])
+        .output()
+        .expect("ss (iproute2)");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter_map(|w| w.strip_prefix("bytes_received:")?.parse::<u64>().ok())
+        .sum()
+}
+
+fn port_of(replica: &Registryd) -> u16 {
+    replica.url().rsplit(':').next().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_replica_killed_in_the_middle_of_a_docker_push_loses_nothing() {
+    let mut scaled = Scaled::start().await;
+    let docker = Docker::connect();
+    // Acknowledged before the kill.
+    let before = format!("{}/team/before:v1", scaled.host());
+    import_tiny(&docker, &before);
+    let pushed = docker.run(&["push", &before]);
+    assert!(pushed.success, "docker push:\n{}", pushed.all());
+
+    // A layer large enough that its upload is still streaming when one replica dies.
+    let big = format!("{}/team/big:v1", scaled.host());
+    let layer = Content::tar_layer("big.bin", 64 * MIB);
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &layer.bytes).unwrap();
+    docker.ok(&["import", file.path().to_str().unwrap(), &big]);
+    docker.remember(&big);
+    let id = docker.inspect(&big, "{{.Id}}");
+    let ports = [port_of(&scaled.replicas[0]), port_of(&scaled.replicas[1])];
+    let start = ports.map(bytes_received);
+
+    let push = {
+        let big = big.clone();
+        tokio::task::spawn_blocking(move || {
+            let out = docker.run(&["push", &big]);
+            (docker, out)
+        })
+    };
+    // The replica the layer streams into is killed once it holds 16 MiB of it.
+    let mut killed = None;
+    for _ in 0..600 {
+        if push.is_finished() {
+            break;
+        }
+        if let Some(i) = (0..2).find(|&i| bytes_received(ports[i]) > start[i] + 16 * MIB as u64) {
+            scaled.replicas[i].daemon.kill9();
+            killed = Some(i);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let killed = killed.expect("no replica received 16 MiB of the layer before the push ended");
+    let (docker, out) = push.await.unwrap();
+    assert!(
+        out.success,
+        "docker push did not complete after replica {killed} died:\n{}",
+        out.all()
+    );
+
+    // Everything is served by the replica that lives: the image acknowledged before the kill,
+    // and the retried push whole; no partial blob is visible.
+    let alive = scaled.replica(1 - killed);
+    let catalog: Value = alive.get("/v2/_catalog", None).await.json().await.unwrap();
+    assert_eq!(
+        catalog["repositories"],
+        json!(["team/before", "team/big"]),
+        "{catalog}"
+    );
+    assert!(alive.served_digest("team/before", "v1").await.is_ok());
+    let manifest: Value = alive
+        .send(
+            alive
+                .request(Method::GET, "/v2/team/big/manifests/v1", None)
+                .header(
+                    "Accept",
+                    "application/vnd.docker.distribution.manifest.v2+json",
+                ),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    for blob in manifest["layers"].as_array().unwrap() {
+        let digest = blob["digest"].as_str().unwrap();
+        let bytes = alive.blob_bytes("team/big", digest).await;
+        assert_eq!(sha256(&bytes), digest);
+        assert_eq!(bytes.len() as u64, blob["size"].as_u64().unwrap());
+    }
+    for image in [&before, &big] {
+        docker.ok(&["rmi", image]);
+        let pulled = docker.run(&["pull", image]);
+        assert!(pulled.success, "docker pull {image}:\n{}", pulled.all());
+    }
+    assert_eq!(
+        docker.inspect(&big, "{{.Id}}"),
+        id,
+        "the pulled image differs"
+    );
 }
