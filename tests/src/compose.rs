@@ -1,7 +1,8 @@
 //! Berth in containers: the repository's `Dockerfile` built as the tests build it (binaries from
 //! `target/release`, on the `debian:bookworm-slim` that `scripts/test` makes), and the
-//! repository's `docker-compose.yml` run as written by `docker-compose`, with a temp folder as
-//! its project directory (its own `auth.yaml`, `registry.yaml` and `certs/`).
+//! repository's `docker-compose.yml` (or `scaled/docker-compose.yml`, with the images of
+//! `scaled/Dockerfile`) run as written by `docker-compose`, with a temp folder as its project
+//! directory (its own `auth.yaml`, `registry.yaml`, `certs/` and, scaled, `.env`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -50,10 +51,62 @@ pub fn build_image(docker: &Docker) {
     );
 }
 
-/// One `docker-compose` project of the repository's docker-compose.yml; `down --volumes` on
-/// drop, after printing the services' logs when a test is failing.
+/// The images `scaled/docker-compose.yml` names, by `scaled/Dockerfile` target.
+pub const SCALED_IMAGES: [(&str, &str); 3] = [
+    ("garage", "berth-garage:latest"),
+    ("postgres", "berth-postgres:latest"),
+    ("balancer", "berth-balancer:latest"),
+];
+
+/// `docker build --network host --build-arg PREBUILT=1 --build-arg
+/// BUILD_IMAGE=debian:bookworm-slim --target T -t IMAGE` of `scaled/Dockerfile` for each of
+/// [`SCALED_IMAGES`], with the Garage the tests run (`garage` beside the folder's files in the
+/// build context) instead of one compiled in the image; removed when `docker` drops.
+///
+/// # Panics
+/// When a build fails.
+pub fn build_scaled_images(docker: &Docker) {
+    let context = tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create a temp dir: {e}"));
+    let scaled = repo_root().join("scaled");
+    for file in ["Dockerfile", ".dockerignore", "garage.sh", "postgres.sh"] {
+        std::fs::copy(scaled.join(file), context.path().join(file))
+            .unwrap_or_else(|e| panic!("cannot copy scaled/{file}: {e}"));
+    }
+    std::fs::copy(crate::garage::binary(), context.path().join("garage"))
+        .unwrap_or_else(|e| panic!("cannot copy the garage binary: {e}"));
+    let dir = context.path().to_string_lossy().into_owned();
+    for (target, image) in SCALED_IMAGES {
+        docker.remember(image);
+        let out = docker.run(&[
+            "build",
+            "--network",
+            "host",
+            "--build-arg",
+            "PREBUILT=1",
+            "--build-arg",
+            "BUILD_IMAGE=debian:bookworm-slim",
+            "--target",
+            target,
+            "-t",
+            image,
+            &dir,
+        ]);
+        assert!(
+            out.success,
+            "docker build --target {target} of scaled/Dockerfile failed:\n{}",
+            out.all()
+        );
+    }
+}
+
+/// One `docker-compose` project of the repository's docker-compose.yml or
+/// scaled/docker-compose.yml; `down --volumes` on drop, after printing the services' logs when
+/// a test is failing.
 pub struct Compose {
+    file: PathBuf,
     project: String,
+    /// The project directory: the temp folder, or its `scaled/`.
+    project_dir: PathBuf,
     dir: TempDir,
 }
 
@@ -61,19 +114,49 @@ impl Compose {
     /// A project folder holding copies of the example `auth.yaml` and `registry.yaml` and a
     /// `certs/` from `authd gen-cert`, owned by the image's uid as the README says.
     pub fn new() -> Compose {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create a temp dir: {e}"));
-        let root = repo_root();
-        for file in ["auth.yaml", "registry.yaml"] {
-            std::fs::copy(root.join(file), dir.path().join(file))
-                .unwrap_or_else(|e| panic!("cannot copy the example {file}: {e}"));
+        let dir = with_auth();
+        copy_example("registry.yaml", dir.path());
+        let project_dir = dir.path().to_path_buf();
+        Compose::of("docker-compose.yml", project_dir, dir)
+    }
+
+    /// A project of scaled/docker-compose.yml: the temp folder holds the example `auth.yaml`
+    /// and `certs/` (which the file names as `../`) and `scaled/` with copies of its
+    /// `registry.yaml` and `nginx.conf` and a `.env` that its `make-env` printed.
+    pub fn scaled() -> Compose {
+        let dir = with_auth();
+        let project_dir = dir.path().join("scaled");
+        std::fs::create_dir(&project_dir)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", project_dir.display()));
+        for file in ["registry.yaml", "nginx.conf"] {
+            copy_example(&format!("scaled/{file}"), &project_dir);
         }
-        let certs = dir.path().join("certs");
-        gen_cert(&certs, &[]);
-        chown_tree(&certs, UID);
+        let env = Command::new(repo_root().join("scaled/make-env"))
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run scaled/make-env: {e}"));
+        assert!(env.status.success(), "scaled/make-env failed: {env:?}");
+        std::fs::write(project_dir.join(".env"), env.stdout)
+            .unwrap_or_else(|e| panic!("cannot write .env: {e}"));
+        Compose::of("scaled/docker-compose.yml", project_dir, dir)
+    }
+
+    fn of(file: &str, project_dir: PathBuf, dir: TempDir) -> Compose {
         Compose {
+            file: repo_root().join(file),
             project: format!("berth-test-{}", unique()),
+            project_dir,
             dir,
         }
+    }
+
+    /// `NAME=value` of the project's `.env` (scaled).
+    pub fn env(&self, name: &str) -> String {
+        let text = std::fs::read_to_string(self.project_dir.join(".env"))
+            .unwrap_or_else(|e| panic!("cannot read .env: {e}"));
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix('='))
+            .unwrap_or_else(|| panic!("no {name} in .env:\n{text}"))
+            .to_owned()
     }
 
     /// The project's `auth.yaml`, mounted into authd.
@@ -86,14 +169,14 @@ impl Compose {
         self.dir.path()
     }
 
-    /// `docker-compose --file <repo>/docker-compose.yml --project-directory DIR --project-name P
-    /// args…`, success or not.
+    /// `docker-compose --file <repo>/FILE --project-directory DIR --project-name P args…`,
+    /// success or not.
     pub fn run(&self, args: &[&str]) -> Output {
         let mut cmd = Command::new("docker-compose");
         cmd.arg("--file")
-            .arg(repo_root().join("docker-compose.yml"))
+            .arg(&self.file)
             .arg("--project-directory")
-            .arg(self.dir.path())
+            .arg(&self.project_dir)
             .args(["--project-name", &self.project, "--ansi", "never"])
             .args(args);
         run(cmd, None)
@@ -173,6 +256,24 @@ impl Drop for Compose {
         // Best effort: the project may already be down.
         let _ = self.run(&["down", "--volumes", "--timeout", "5"]);
     }
+}
+
+/// A temp folder with a copy of the example `auth.yaml` and a `certs/` from `authd gen-cert`,
+/// owned by the image's uid.
+fn with_auth() -> TempDir {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create a temp dir: {e}"));
+    copy_example("auth.yaml", dir.path());
+    let certs = dir.path().join("certs");
+    gen_cert(&certs, &[]);
+    chown_tree(&certs, UID);
+    dir
+}
+
+/// Copies the repository's `file` into `dir`.
+fn copy_example(file: &str, dir: &Path) {
+    let name = Path::new(file).file_name().unwrap_or_default();
+    std::fs::copy(repo_root().join(file), dir.join(name))
+        .unwrap_or_else(|e| panic!("cannot copy the example {file}: {e}"));
 }
 
 /// `chown -R uid:uid dir` (the tests run as root, as `scripts/test` does).

@@ -11,7 +11,12 @@ use crate::docker::Docker;
 /// Imports a one-layer image (one random file) into the daemon as `reference`, the way the
 /// README does it (`tar -c FILE | docker import - REF`), and remembers it for cleanup.
 pub fn import_tiny(docker: &Docker, reference: &str) {
-    let layer = Content::tar_layer("hello.txt", 512);
+    import_random(docker, reference, 512);
+}
+
+/// As [`import_tiny`], the file `bytes` long (random, so its layer is as large compressed).
+pub fn import_random(docker: &Docker, reference: &str, bytes: usize) {
+    let layer = Content::tar_layer("hello.txt", bytes);
     let file =
         tempfile::NamedTempFile::new().unwrap_or_else(|e| panic!("cannot create a temp file: {e}"));
     std::fs::write(file.path(), &layer.bytes)

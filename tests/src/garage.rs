@@ -255,23 +255,29 @@ impl Garage {
     /// How many objects the bucket holds, as a listing of it through node 0 finds them (the
     /// counters of `garage bucket info` are updated in the background, so they may lag).
     pub async fn object_count(&self) -> u64 {
-        let bucket = AmazonS3Builder::new()
-            .with_endpoint(self.endpoint(0))
-            .with_allow_http(true)
-            .with_virtual_hosted_style_request(false)
-            .with_region(REGION)
-            .with_bucket_name(BUCKET)
-            .with_access_key_id(&self.key_id)
-            .with_secret_access_key(&self.secret)
-            .build()
-            .unwrap_or_else(|e| panic!("a client of the bucket: {e}"));
-        let keys: Vec<_> = bucket
-            .list(None)
-            .try_collect()
-            .await
-            .unwrap_or_else(|e| panic!("listing the bucket: {e}"));
-        keys.len() as u64
+        bucket_objects(&self.endpoint(0), &self.key_id, &self.secret).await
     }
+}
+
+/// How many objects [`BUCKET`] holds, listed through the S3 API at `endpoint` with the key
+/// `key_id` and its `secret`.
+pub async fn bucket_objects(endpoint: &str, key_id: &str, secret: &str) -> u64 {
+    let bucket = AmazonS3Builder::new()
+        .with_endpoint(endpoint)
+        .with_allow_http(true)
+        .with_virtual_hosted_style_request(false)
+        .with_region(REGION)
+        .with_bucket_name(BUCKET)
+        .with_access_key_id(key_id)
+        .with_secret_access_key(secret)
+        .build()
+        .unwrap_or_else(|e| panic!("a client of the bucket: {e}"));
+    let keys: Vec<_> = bucket
+        .list(None)
+        .try_collect()
+        .await
+        .unwrap_or_else(|e| panic!("listing the bucket: {e}"));
+    keys.len() as u64
 }
 
 impl Node {

@@ -3,6 +3,7 @@
 //! `./scripts/test`.
 
 mod containers;
+mod containers_scaled;
 mod hostile_connections;
 mod interop_registry2;
 mod journey;

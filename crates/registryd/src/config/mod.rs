@@ -101,6 +101,10 @@ fn default_max_header_bytes() -> usize {
     server::limits::DEFAULT_MAX_HEADER_BYTES
 }
 
+/// The variable that, when set, replaces `http.addr` (registry:2's name for it): replicas that
+/// share one file listen on ports of their own.
+pub const ADDR_ENV: &str = "REGISTRY_HTTP_ADDR";
+
 /// How long in-flight requests may drain after a shutdown signal.
 const DRAIN: Duration = Duration::from_secs(30);
 
@@ -118,8 +122,10 @@ pub struct Tls {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Storage {
-    /// Our data directory: the SQLite file, and blobs and uploads unless `s3` is set.
-    pub filesystem: Filesystem,
+    /// Our data directory: the SQLite file, and blobs and uploads unless `s3` is set. Optional
+    /// only when both `s3` and `database` are: a replica on them keeps nothing on its disk.
+    #[serde(default)]
+    pub filesystem: Option<Filesystem>,
     /// An S3-compatible bucket for blobs and uploads instead of the data directory.
     #[serde(default)]
     pub s3: Option<S3>,
@@ -364,6 +370,9 @@ impl Config {
                 return Err(Error::Config(format!("version: {v:?} is not 0.1")));
             }
         }
+        if let Ok(addr) = std::env::var(ADDR_ENV) {
+            cfg.http.addr = addr;
+        }
         if cfg.http.net == Net::Unix {
             let path = base.join(&cfg.http.addr);
             cfg.http.addr = path.to_string_lossy().into_owned();
@@ -380,7 +389,18 @@ impl Config {
                 *p = base.join(&*p);
             }
         };
-        resolve(&mut cfg.storage.filesystem.rootdirectory);
+        match &mut cfg.storage.filesystem {
+            Some(fs) => resolve(&mut fs.rootdirectory),
+            None if cfg.storage.s3.is_some()
+                && cfg.database.as_ref().is_some_and(|d| d.enabled) => {}
+            None => {
+                return Err(Error::Config(
+                    "storage.filesystem.rootdirectory is required unless both storage.s3 and \
+                     database are set"
+                        .into(),
+                ))
+            }
+        }
         if let Some(tls) = &mut cfg.http.tls {
             resolve(&mut tls.certificate);
             resolve(&mut tls.key);

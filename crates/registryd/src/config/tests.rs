@@ -25,7 +25,7 @@ fn parses_registry2_keys_and_resolves_relative_paths() {
         server::ListenOn::Tcp("127.0.0.1:5000".parse().unwrap())
     );
     assert_eq!(
-        cfg.storage.filesystem.rootdirectory,
+        cfg.storage.filesystem.unwrap().rootdirectory,
         Path::new("/etc/berth/./data")
     );
     assert!(cfg.storage.delete.enabled);
@@ -381,4 +381,42 @@ fn inline_bound_defaults_reads_sizes_and_refuses_more_than_a_mebibyte() {
         );
     }
     assert!(parse(", inline: {maxsize: lots}").is_err());
+}
+
+#[test]
+fn the_data_directory_may_be_left_out_only_on_s3_and_postgresql() {
+    let s3 = "s3: {bucket: b, region: r}";
+    let db = "database: {enabled: true}\n";
+    let parse = |storage: &str, database: &str| {
+        Config::parse(
+            &format!("http: {{addr: \"127.0.0.1:1\"}}\nstorage: {{{storage}}}\n{database}"),
+            Path::new("/etc/berth"),
+        )
+    };
+    let cfg = parse(s3, db).unwrap();
+    assert!(cfg.storage.filesystem.is_none());
+    for (storage, database) in [
+        ("", ""),
+        (s3, ""),
+        ("delete: {enabled: true}", db),
+        (s3, "database: {enabled: false}\n"),
+    ] {
+        let err = parse(storage, database).unwrap_err().to_string();
+        assert!(
+            err.contains("storage.filesystem.rootdirectory is required"),
+            "{storage:?} {database:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn the_scaled_deployments_file_parses_with_no_data_directory() {
+    let cfg = Config::parse(
+        include_str!("../../../../scaled/registry.yaml"),
+        Path::new("/etc/berth"),
+    )
+    .unwrap();
+    assert!(cfg.storage.filesystem.is_none());
+    assert!(cfg.storage.s3.is_some() && cfg.storage.redirect.disable);
+    assert!(cfg.database.is_some_and(|d| d.enabled));
 }

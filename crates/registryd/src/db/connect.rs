@@ -36,12 +36,13 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// The `database` section when it is enabled, else SQLite's `file`.
+    /// The `database` section when it is enabled, else SQLite's `file` (in the data directory,
+    /// which the configuration must then name: `None` when it does not).
     #[must_use]
-    pub fn from_config(database: Option<&Database>, file: PathBuf) -> Self {
+    pub fn from_config(database: Option<&Database>, file: Option<PathBuf>) -> Option<Self> {
         match database.filter(|d| d.enabled) {
-            Some(d) => Self::Postgres(d.clone()),
-            None => Self::Sqlite(file),
+            Some(d) => Some(Self::Postgres(d.clone())),
+            None => file.map(Self::Sqlite),
         }
     }
 

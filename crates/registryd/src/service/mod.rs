@@ -65,49 +65,58 @@ impl Registry {
     /// # Errors
     /// `Db`/`Migrate`/`Io` when the data directory cannot be used.
     pub async fn open(root: &std::path::Path, delete_enabled: bool) -> Result<Self, Error> {
-        let files = Files::open(Paths::new(root)).await?;
-        Self::open_with(root, BlobStore::Files(files), delete_enabled, None).await
+        let paths = Paths::new(root);
+        let backend = Backend::Sqlite(paths.database());
+        let files = Files::open(paths).await?;
+        Self::open_with(&backend, BlobStore::Files(files), delete_enabled).await
     }
 
     /// Opens the storage `cfg` describes: blobs under `storage.filesystem` or in `storage.s3`,
     /// metadata in the `database` section when it is enabled (PostgreSQL), else in SQLite under
-    /// `storage.filesystem`.
+    /// `storage.filesystem` (which may be absent only when `s3` and `database` are both set).
     ///
     /// # Errors
     /// `Db`/`Migrate`/`Io` when the data directory or the bucket cannot be used; `Unavailable`
-    /// when PostgreSQL cannot be reached.
+    /// when PostgreSQL cannot be reached; `Config` when a store is missing.
     pub async fn from_config(
         cfg: &crate::config::Storage,
         database: Option<&Database>,
     ) -> Result<Self, Error> {
-        let root = &cfg.filesystem.rootdirectory;
-        let blobs = match &cfg.s3 {
-            None => BlobStore::Files(Files::open(Paths::new(root)).await?),
-            Some(s3) => {
-                tokio::fs::create_dir_all(root).await?;
-                BlobStore::S3(crate::storage::S3::open(s3).await?)
-            }
+        let paths = cfg
+            .filesystem
+            .as_ref()
+            .map(|fs| Paths::new(&fs.rootdirectory));
+        let missing = || Error::Config("storage.filesystem.rootdirectory is not set".into());
+        let blobs = match (&cfg.s3, &paths) {
+            (None, Some(paths)) => BlobStore::Files(Files::open(paths.clone()).await?),
+            (None, None) => return Err(missing()),
+            (Some(s3), _) => BlobStore::S3(crate::storage::S3::open(s3).await?),
         };
-        let mut registry = Self::open_with(root, blobs, cfg.delete.enabled, database).await?;
+        let sqlite = match &paths {
+            Some(paths) if database.filter(|d| d.enabled).is_none() => {
+                tokio::fs::create_dir_all(paths.root()).await?;
+                Some(paths.database())
+            }
+            _ => None,
+        };
+        let backend = Backend::from_config(database, sqlite).ok_or_else(missing)?;
+        let mut registry = Self::open_with(&backend, blobs, cfg.delete.enabled).await?;
         registry.redirect = !cfg.redirect.disable;
         registry.inline_max = cfg.inline.max();
         Ok(registry)
     }
 
-    /// Opens the metadata (`database`, else SQLite under `root`) with the blob store `blobs`.
+    /// Opens the metadata in `backend` with the blob store `blobs`.
     ///
     /// # Errors
     /// `Db`/`Migrate`/`Io` when the data directory cannot be used.
     async fn open_with(
-        root: &std::path::Path,
+        backend: &Backend,
         blobs: BlobStore,
         delete_enabled: bool,
-        database: Option<&Database>,
     ) -> Result<Self, Error> {
-        let paths = Paths::new(root);
         let store = Store(Arc::new(gc::StoreBlobs(blobs.clone())));
-        let backend = Backend::from_config(database, paths.database());
-        let db = Db::open(&backend, store).await?;
+        let db = Db::open(backend, store).await?;
         let manifest_cache = Arc::new(manifest_cache::ManifestCache::default());
         if let Some(changes) = db.invalidations() {
             manifest_cache.follow(changes);
