@@ -14,6 +14,7 @@ mod manifest_doc;
 mod manifests;
 mod migrate;
 mod proxy;
+mod small_uploads;
 mod upload_sessions;
 mod uploads;
 

@@ -10,10 +10,11 @@
 //! then reports.
 
 use bytes::Bytes;
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use uuid::Uuid;
 
 use super::chunk_range::{ChunkRange, MAX_BLOB_SIZE};
+use super::small_uploads::read_head;
 use super::upload_sessions::HashState;
 use super::Registry;
 use crate::error::Error;
@@ -29,7 +30,7 @@ pub struct UploadProgress {
     pub size: u64,
 }
 
-fn upload_gauge(delta: f64) {
+pub(super) fn upload_gauge(delta: f64) {
     metrics::gauge!("registry_uploads_in_progress").increment(delta);
 }
 
@@ -199,6 +200,16 @@ impl Registry {
         S: Stream<Item = Result<Bytes, E>>,
         E: std::fmt::Display,
     {
+        let mut body = std::pin::pin!(body);
+        let head = read_head(body.as_mut(), self.inline_max).await?;
+        if head.ended
+            && self
+                .finish_small(repo, uuid, digest, range, &location, &head.bytes)
+                .await?
+        {
+            return Ok(());
+        }
+        let body = futures_util::stream::iter([Ok(head.bytes)]).chain(body);
         // No wait for the session's row here: the blob's own commit comes after it in the queue.
         self.append(repo, uuid, range, location, body).await?;
         let slot = self.uploads.slot(uuid);
@@ -324,7 +335,7 @@ impl Registry {
         }
     }
 
-    async fn check_owner(&self, repo: &RepoName, uuid: Uuid) -> Result<(), Error> {
+    pub(super) async fn check_owner(&self, repo: &RepoName, uuid: Uuid) -> Result<(), Error> {
         let owner = match self.uploads.owner(&uuid) {
             Some(owner) => Some(owner),
             None => self.db.upload_repo(&uuid.to_string()).await?,
@@ -336,7 +347,7 @@ impl Registry {
     }
 
     /// The session's hash state, rebuilt from its file when this process has none.
-    async fn hash_state<'a>(
+    pub(super) async fn hash_state<'a>(
         &self,
         slot: &'a mut Option<HashState>,
         uuid: Uuid,
@@ -351,7 +362,7 @@ impl Registry {
         slot.as_mut().ok_or(Error::BlobUploadUnknown)
     }
 
-    async fn end_session(&self, uuid: Uuid) -> Result<(), Error> {
+    pub(super) async fn end_session(&self, uuid: Uuid) -> Result<(), Error> {
         self.blobs.remove_upload(&uuid).await?;
         if self.db.delete_upload(&uuid.to_string()).await? {
             upload_gauge(-1.0);
@@ -363,7 +374,7 @@ impl Registry {
 
 /// The session's size once a chunk of `n` bytes is added to its `before` bytes, if the
 /// chunk is what its `Content-Range` announced and the blob stays below the largest allowed.
-fn chunk_fits(before: u64, n: u64, range: Option<ChunkRange>) -> Result<u64, Error> {
+pub(super) fn chunk_fits(before: u64, n: u64, range: Option<ChunkRange>) -> Result<u64, Error> {
     if let Some(r) = range.filter(|r| n != r.length()) {
         return Err(Error::BlobUploadInvalid(format!(
             "chunk is {n} bytes, Content-Range says {}",

@@ -182,6 +182,18 @@ impl BlobStore {
         }
     }
 
+    /// Deletes the bytes of an upload that never held any (finished without being appended
+    /// to): its empty file; nothing on S3, where such an upload has no object.
+    ///
+    /// # Errors
+    /// On store failure other than absence.
+    pub async fn remove_empty_upload(&self, uuid: &Uuid) -> io::Result<()> {
+        match self {
+            Self::Files(f) => f.remove_upload(uuid).await,
+            Self::S3(_) => Ok(()),
+        }
+    }
+
     /// Every upload the store holds bytes of, with when it was last written.
     ///
     /// # Errors
