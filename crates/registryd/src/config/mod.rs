@@ -9,7 +9,7 @@ mod s3;
 pub mod ui;
 
 use inline::Inline;
-pub use s3::{Redirect, S3};
+pub use s3::{Redirect, MIN_CHUNK, S3};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

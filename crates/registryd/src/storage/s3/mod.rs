@@ -52,6 +52,9 @@ pub struct S3 {
     keys: Keys,
     /// Bytes per multipart part.
     chunksize: usize,
+    /// Smallest part sent at the end of a chunk (S3's least, 5 MiB): a chunk's left-over of at
+    /// least this many bytes is a part of its own rather than saved in the state object.
+    min_part: usize,
     /// Parts of one upload sent at once.
     in_flight: usize,
 }
@@ -86,6 +89,7 @@ impl S3 {
             signer: store,
             keys: Keys::new(&cfg.rootdirectory),
             chunksize: usize::try_from(cfg.chunksize).map_err(io::Error::other)?,
+            min_part: usize::try_from(crate::config::MIN_CHUNK).map_err(io::Error::other)?,
             in_flight: uploads::PARTS_IN_FLIGHT,
         };
         s3.store
@@ -96,8 +100,9 @@ impl S3 {
     }
 
     /// A store over an in-memory bucket (signing for an unreachable one), parts of
-    /// `chunksize` bytes sent one at a time: object_store's `InMemory` (0.12) takes a part only
-    /// when the one before it arrived first.
+    /// `chunksize` bytes (a chunk's left-over of half that or more a part too) sent one at a
+    /// time: object_store's `InMemory` (0.12) takes a part only when the one before it arrived
+    /// first.
     #[cfg(test)]
     fn in_memory(store: Arc<object_store::memory::InMemory>, chunksize: usize) -> Self {
         let signer = AmazonS3Builder::new()
@@ -112,6 +117,7 @@ impl S3 {
             signer: Arc::new(signer),
             keys: Keys::new("root"),
             chunksize,
+            min_part: chunksize / 2,
             in_flight: 1,
         }
     }

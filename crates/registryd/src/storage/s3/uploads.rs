@@ -1,7 +1,8 @@
 //! Uploads in the object store. A session's bytes become the parts of one S3 multipart upload
 //! (created when its first part is full), cut at every `chunksize` bytes of the blob whatever
-//! the client's chunks are: S3 wants every part but the last to be at least 5 MiB. What a
-//! chunk leaves over (less than a part) is saved, with the part ETags and the sha256 midstate
+//! the client's chunks are, and at the end of a chunk when what it leaves over is a part S3
+//! takes (every part but the last must be at least 5 MiB; cut at a 64-byte block, for the
+//! midstate). What a chunk leaves over (less than that) is saved, with the part ETags and the sha256 midstate
 //! after the parts, in one small object written once the chunk is complete
 //! (`uploads/<uuid>/state`). That object is the session: a failed or cut chunk never
 //! rewrites it, so the session stays at its last good offset (the parts the failed chunk sent
@@ -132,8 +133,10 @@ impl S3 {
         let mut upload = self.load(uuid).await.map_err(AppendError::Io)?;
         let mut parted = upload.parted_hash().map_err(AppendError::Io)?;
         let mut pending = BytesMut::from(&upload.rest[..]);
-        let mut sending = JoinSet::new();
-        let mut sent: Vec<Option<String>> = upload.saved.parts.iter().cloned().map(Some).collect();
+        let mut parts = Parts {
+            sent: upload.saved.parts.iter().cloned().map(Some).collect(),
+            sending: JoinSet::new(),
+        };
         let mut received = 0u64;
         let mut body = std::pin::pin!(body);
         while let Some(piece) = body.next().await {
@@ -143,27 +146,7 @@ impl S3 {
             while pending.len() >= self.chunksize {
                 let part = pending.split_to(self.chunksize).freeze();
                 parted.update(&part);
-                let id = match &upload.saved.multipart {
-                    Some(id) => id.clone(),
-                    None => {
-                        let id = self
-                            .store
-                            .create_multipart(&self.keys.upload_data(uuid))
-                            .await
-                            .map_err(|e| AppendError::Io(to_io(e)))?;
-                        upload.saved.multipart = Some(id.clone());
-                        id
-                    }
-                };
-                let index = sent.len();
-                sent.push(None);
-                let (store, data) = (self.store.clone(), self.keys.upload_data(uuid));
-                sending.spawn(
-                    async move { (index, send_part(&*store, &data, &id, index, part).await) },
-                );
-                if sending.len() >= self.in_flight {
-                    record(&mut sent, sending.join_next().await)?;
-                }
+                self.queue_part(uuid, &mut upload, &mut parts, part).await?;
             }
         }
         if received == 0 || !accept(received) {
@@ -172,9 +155,19 @@ impl S3 {
             *hasher = parted;
             return Ok(0);
         }
-        while let Some(done) = sending.join_next().await {
-            record(&mut sent, Some(done))?;
+        // What the chunk leaves over is a part too once S3 takes it as one (cut at a 64-byte
+        // block, for the midstate): a client's large chunks then leave (almost) nothing to
+        // rewrite in the state object at every chunk.
+        let whole = pending.len() - pending.len() % 64;
+        if whole >= self.min_part {
+            let part = pending.split_to(whole).freeze();
+            parted.update(&part);
+            self.queue_part(uuid, &mut upload, &mut parts, part).await?;
         }
+        while let Some(done) = parts.sending.join_next().await {
+            record(&mut parts.sent, Some(done))?;
+        }
+        let sent = parts.sent;
         upload.saved.parts = sent.into_iter().flatten().collect();
         upload.saved.parted = parted.len();
         upload.saved.midstate = parted.midstate();
@@ -266,6 +259,47 @@ impl S3 {
             *latest = (*latest).max(modified);
         }
         Ok(found.into_iter().collect())
+    }
+}
+
+/// The parts of a chunk: the ETags known (`None` while sending) and the sends in flight.
+struct Parts {
+    sent: Vec<Option<String>>,
+    sending: JoinSet<(usize, io::Result<PartId>)>,
+}
+
+impl S3 {
+    /// Sends `part` as the upload's next part (creating its multipart upload with the first),
+    /// with at most `in_flight` parts on their way.
+    async fn queue_part(
+        &self,
+        uuid: &Uuid,
+        upload: &mut Upload,
+        parts: &mut Parts,
+        part: Bytes,
+    ) -> Result<(), AppendError> {
+        let id = match &upload.saved.multipart {
+            Some(id) => id.clone(),
+            None => {
+                let id = self
+                    .store
+                    .create_multipart(&self.keys.upload_data(uuid))
+                    .await
+                    .map_err(|e| AppendError::Io(to_io(e)))?;
+                upload.saved.multipart = Some(id.clone());
+                id
+            }
+        };
+        let index = parts.sent.len();
+        parts.sent.push(None);
+        let (store, data) = (self.store.clone(), self.keys.upload_data(uuid));
+        parts
+            .sending
+            .spawn(async move { (index, send_part(&*store, &data, &id, index, part).await) });
+        if parts.sending.len() >= self.in_flight {
+            record(&mut parts.sent, parts.sending.join_next().await)?;
+        }
+        Ok(())
     }
 }
 
@@ -442,6 +476,42 @@ mod tests {
             .await
             .unwrap()
             .contains("X-Amz-Signature="));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_large_chunks_left_over_is_a_part_and_the_state_keeps_only_a_block() {
+        let bucket = Arc::new(InMemory::new());
+        let s3 = S3::in_memory(bucket.clone(), PART);
+        let (min, uuid) = (PART / 2, Uuid::new_v4());
+        let data: Vec<u8> = (0..4 * PART).map(|i| (i * 7 % 253) as u8).collect();
+        let mut hash = UploadHash::default();
+        let mut at = 0;
+        // (chunk length, parts after it, bytes left in the state after it)
+        for (len, parts, rest) in [
+            (min + 64, 1, 0),
+            (1000, 1, 1000),
+            (min + 10, 2, (1000 + min + 10) % 64),
+            // The 50 bytes left over stay: a part, then the rest a part but those 50.
+            (PART + min, 4, 50),
+            (100, 4, 150),
+        ] {
+            let chunk = Bytes::copy_from_slice(&data[at..at + len]);
+            s3.append(&uuid, body(vec![Ok(chunk)]), &mut hash, |_| true)
+                .await
+                .unwrap();
+            at += len;
+            let upload = s3.load(&uuid).await.unwrap();
+            assert_eq!(
+                (upload.saved.parts.len(), upload.rest.len(), upload.len()),
+                (parts, rest, at as u64),
+                "after a chunk of {len}"
+            );
+            assert_eq!(upload.saved.parted % 64, 0);
+        }
+        let digest = Digest::from_sha256(&s3.rehash(&uuid).await.unwrap().finalize());
+        assert_eq!(digest, Digest::of(&data[..at]));
+        s3.commit_upload(&uuid, &digest).await.unwrap();
+        assert_eq!(&s3.read_blob(&digest).await.unwrap()[..], &data[..at]);
     }
 
     #[test]
