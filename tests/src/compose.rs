@@ -30,9 +30,16 @@ pub const UID: u32 = 10001;
 pub fn build_image(docker: &Docker) {
     // The harness's binaries are the ones the image takes.
     let _ = binary("authd");
-    let root = repo_root().to_string_lossy().into_owned();
-    docker.remember(IMAGE);
-    let out = docker.run(&[
+    build(docker, &repo_root(), None, IMAGE);
+}
+
+/// `docker build --network host --build-arg PREBUILT=1 --build-arg
+/// BUILD_IMAGE=debian:bookworm-slim [--target T] -t IMAGE CONTEXT`; the image is removed when
+/// `docker` drops.
+fn build(docker: &Docker, context: &Path, target: Option<&str>, image: &str) {
+    docker.remember(image);
+    let context = context.to_string_lossy().into_owned();
+    let mut args = vec![
         "build",
         "--network",
         "host",
@@ -40,13 +47,16 @@ pub fn build_image(docker: &Docker) {
         "PREBUILT=1",
         "--build-arg",
         "BUILD_IMAGE=debian:bookworm-slim",
-        "-t",
-        IMAGE,
-        &root,
-    ]);
+    ];
+    if let Some(target) = target {
+        args.extend(["--target", target]);
+    }
+    args.extend(["-t", image, context.as_str()]);
+    let out = docker.run(&args);
     assert!(
         out.success,
-        "docker build of the Dockerfile failed (scripts/test makes its debian:bookworm-slim):\n{}",
+        "docker build of {image} ({context}, target {target:?}) failed (scripts/test makes its \
+         debian:bookworm-slim):\n{}",
         out.all()
     );
 }
@@ -74,28 +84,8 @@ pub fn build_scaled_images(docker: &Docker) {
     }
     std::fs::copy(crate::garage::binary(), context.path().join("garage"))
         .unwrap_or_else(|e| panic!("cannot copy the garage binary: {e}"));
-    let dir = context.path().to_string_lossy().into_owned();
     for (target, image) in SCALED_IMAGES {
-        docker.remember(image);
-        let out = docker.run(&[
-            "build",
-            "--network",
-            "host",
-            "--build-arg",
-            "PREBUILT=1",
-            "--build-arg",
-            "BUILD_IMAGE=debian:bookworm-slim",
-            "--target",
-            target,
-            "-t",
-            image,
-            &dir,
-        ]);
-        assert!(
-            out.success,
-            "docker build --target {target} of scaled/Dockerfile failed:\n{}",
-            out.all()
-        );
+        build(docker, context.path(), Some(target), image);
     }
 }
 

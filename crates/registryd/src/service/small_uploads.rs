@@ -13,7 +13,7 @@ use futures_util::{Stream, StreamExt};
 use uuid::Uuid;
 
 use super::chunk_range::ChunkRange;
-use super::uploads::{chunk_fits, upload_gauge};
+use super::uploads::chunk_fits;
 use super::Registry;
 use crate::error::Error;
 use crate::names::{Digest, RepoName};
@@ -115,27 +115,13 @@ impl Registry {
         *guard = None;
         let actual = Digest::of(bytes);
         if actual != *digest {
-            self.end_session(uuid).await?;
-            return Err(Error::DigestInvalid(format!(
-                "content is {actual}, not {digest}"
-            )));
+            return Err(self.digest_mismatch(uuid, &actual, digest).await);
         }
-        let session = uuid.to_string();
         self.place_bytes(digest, bytes, |inline| {
-            self.db.link_blob(
-                repo.as_str(),
-                digest.as_str(),
-                size,
-                Some(session.as_str()),
-                inline,
-            )
+            self.link_upload(repo, uuid, digest, size, inline)
         })
         .await?;
-        if let Err(e) = self.blobs.remove_empty_upload(&uuid).await {
-            tracing::warn!(%uuid, error = %e, "removing a committed upload's file failed");
-        }
-        self.uploads.forget(&uuid);
-        upload_gauge(-1.0);
+        self.close_session(uuid, self.blobs.remove_empty_upload(&uuid).await);
         Ok(true)
     }
 }
@@ -158,6 +144,17 @@ mod tests {
         reg.start_upload(repo, "alice").await.unwrap().uuid
     }
 
+    async fn finish(
+        reg: &Registry,
+        repo: &RepoName,
+        uuid: Uuid,
+        digest: &Digest,
+        parts: &[&'static [u8]],
+    ) -> Result<(), Error> {
+        reg.finish_upload(repo, uuid, digest, None, String::new(), pieces(parts))
+            .await
+    }
+
     #[tokio::test]
     async fn a_small_blob_in_the_last_request_is_recorded_inline_and_leaves_no_upload() {
         let dir = tempfile::tempdir().unwrap();
@@ -167,16 +164,9 @@ mod tests {
 
         // The blob in three pieces, after an empty POST.
         let uuid = session(&reg, &repo).await;
-        reg.finish_upload(
-            &repo,
-            uuid,
-            &whole,
-            None,
-            String::new(),
-            pieces(&[b"hello", b", ", b"world"]),
-        )
-        .await
-        .unwrap();
+        finish(&reg, &repo, uuid, &whole, &[b"hello", b", ", b"world"])
+            .await
+            .unwrap();
         assert_eq!(
             reg.inline_bytes(&whole, 12).await.unwrap().unwrap(),
             "hello, world"
@@ -242,16 +232,9 @@ mod tests {
             );
             assert_eq!(reg.upload_status(&repo, uuid).await.unwrap().size, 0);
         }
-        reg.finish_upload(
-            &repo,
-            uuid,
-            &whole,
-            None,
-            String::new(),
-            pieces(&[b"hello, world"]),
-        )
-        .await
-        .unwrap();
+        finish(&reg, &repo, uuid, &whole, &[b"hello, world"])
+            .await
+            .unwrap();
     }
 
     #[tokio::test]
@@ -266,16 +249,9 @@ mod tests {
             .await
             .unwrap();
         let whole = Digest::of(b"hello, world");
-        reg.finish_upload(
-            &repo,
-            uuid,
-            &whole,
-            None,
-            String::new(),
-            pieces(&[b", world"]),
-        )
-        .await
-        .unwrap();
+        finish(&reg, &repo, uuid, &whole, &[b", world"])
+            .await
+            .unwrap();
         assert_eq!(
             reg.inline_bytes(&whole, 12).await.unwrap().unwrap(),
             "hello, world"

@@ -30,7 +30,7 @@ pub struct UploadProgress {
     pub size: u64,
 }
 
-pub(super) fn upload_gauge(delta: f64) {
+fn upload_gauge(delta: f64) {
     metrics::gauge!("registry_uploads_in_progress").increment(delta);
 }
 
@@ -222,30 +222,56 @@ impl Registry {
         // From here on the file moves away: a retry must find the session gone, not a stale state.
         *guard = None;
         if &actual != digest {
-            self.end_session(uuid).await?;
-            return Err(Error::DigestInvalid(format!(
-                "content is {actual}, not {digest}"
-            )));
+            return Err(self.digest_mismatch(uuid, &actual, digest).await);
         }
-        let session = uuid.to_string();
         self.place_upload(&uuid, digest, size, |inline| {
-            self.db.link_blob(
-                repo.as_str(),
-                digest.as_str(),
-                size,
-                Some(session.as_str()),
-                inline,
-            )
+            self.link_upload(repo, uuid, digest, size, inline)
         })
         .await?;
         // The blob is stored and recorded; its upload file (a second link to the same bytes)
         // is only clutter now, and a stray one is purged later.
-        if let Err(e) = self.blobs.remove_upload(&uuid).await {
+        self.close_session(uuid, self.blobs.remove_upload(&uuid).await);
+        Ok(())
+    }
+
+    /// Ends session `uuid`, whose content is `actual`, not the `digest` the client named; the
+    /// error to answer.
+    pub(super) async fn digest_mismatch(
+        &self,
+        uuid: Uuid,
+        actual: &Digest,
+        digest: &Digest,
+    ) -> Error {
+        match self.end_session(uuid).await {
+            Ok(()) => Error::DigestInvalid(format!("content is {actual}, not {digest}")),
+            Err(e) => e,
+        }
+    }
+
+    /// Records the verified blob of session `uuid` in `repo` (ending the session's row in the
+    /// same transaction), with its bytes when they are `inline`.
+    pub(super) async fn link_upload(
+        &self,
+        repo: &RepoName,
+        uuid: Uuid,
+        digest: &Digest,
+        size: u64,
+        inline: Option<Bytes>,
+    ) -> Result<(), Error> {
+        let session = uuid.to_string();
+        self.db
+            .link_blob(repo.as_str(), digest.as_str(), size, Some(&session), inline)
+            .await
+    }
+
+    /// Forgets a session whose blob is recorded, once `removed` its upload's bytes (a failure
+    /// is only logged: a stray upload is purged later).
+    pub(super) fn close_session(&self, uuid: Uuid, removed: std::io::Result<()>) {
+        if let Err(e) = removed {
             tracing::warn!(%uuid, error = %e, "removing a committed upload's file failed");
         }
         self.uploads.forget(&uuid);
         upload_gauge(-1.0);
-        Ok(())
     }
 
     /// Monolithic upload: the whole blob in one POST (a session for the time of the request).
