@@ -77,10 +77,8 @@ pub const SCALED_IMAGES: [(&str, &str); 3] = [
 /// When a build fails.
 pub fn build_scaled_images(docker: &Docker) {
     let context = tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create a temp dir: {e}"));
-    let scaled = repo_root().join("scaled");
     for file in ["Dockerfile", ".dockerignore", "garage.sh", "postgres.sh"] {
-        std::fs::copy(scaled.join(file), context.path().join(file))
-            .unwrap_or_else(|e| panic!("cannot copy scaled/{file}: {e}"));
+        copy_example(&format!("scaled/{file}"), context.path());
     }
     std::fs::copy(crate::garage::binary(), context.path().join("garage"))
         .unwrap_or_else(|e| panic!("cannot copy the garage binary: {e}"));

@@ -2,8 +2,8 @@
 //! (created when its first part is full), cut at every `chunksize` bytes of the blob whatever
 //! the client's chunks are, and at the end of a chunk when what it leaves over is a part S3
 //! takes (every part but the last must be at least 5 MiB; cut at a 64-byte block, for the
-//! midstate). What a chunk leaves over (less than that) is saved, with the part ETags and the sha256 midstate
-//! after the parts, in one small object written once the chunk is complete
+//! midstate). What a chunk leaves over (less than that) is saved, with the part ETags and the
+//! sha256 midstate after the parts, in one small object written once the chunk is complete
 //! (`uploads/<uuid>/state`). That object is the session: a failed or cut chunk never
 //! rewrites it, so the session stays at its last good offset (the parts the failed chunk sent
 //! are overwritten by the next ones under the same numbers, or dropped when the upload
@@ -167,8 +167,7 @@ impl S3 {
         while let Some(done) = parts.sending.join_next().await {
             record(&mut parts.sent, Some(done))?;
         }
-        let sent = parts.sent;
-        upload.saved.parts = sent.into_iter().flatten().collect();
+        upload.saved.parts = parts.sent.into_iter().flatten().collect();
         upload.saved.parted = parted.len();
         upload.saved.midstate = parted.midstate();
         upload.rest = pending.freeze();
